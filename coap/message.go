@@ -74,6 +74,11 @@ type Request struct {
 	Session *Session
 }
 
+// NewRequest returns a request with no Content-Format, Accept or payload.
+func NewRequest(method Code, path string) Request {
+	return Request{Method: method, Path: path, ContentFormat: NoFormat, Accept: NoFormat}
+}
+
 // Response is the answer to a Request.
 type Response struct {
 	Code         Code

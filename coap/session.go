@@ -1,6 +1,7 @@
 package coap
 
 import (
+	"context"
 	"net"
 	"sync/atomic"
 	"time"
@@ -15,8 +16,11 @@ type Session struct {
 	id       uint64
 	identity Identity
 	cc       *udpClient.Conn
-	idle     *idleMonitor
+	secure   bool
 	opened   time.Time
+
+	last        atomic.Int64 // unix nanoseconds of the last activity
+	idleTimeout atomic.Int64 // nanoseconds
 }
 
 // ID is unique among the sessions of one server process.
@@ -26,7 +30,7 @@ func (s *Session) ID() uint64 { return s.id }
 func (s *Session) Identity() Identity { return s.identity }
 
 // Secure reports whether the session is protected by DTLS.
-func (s *Session) Secure() bool { return s.identity.Mode != NoSec }
+func (s *Session) Secure() bool { return s.secure }
 
 // RemoteAddr is the peer's current address. With a DTLS Connection ID it
 // follows the peer across NAT rebinding.
@@ -34,7 +38,7 @@ func (s *Session) RemoteAddr() net.Addr { return s.cc.RemoteAddr() }
 
 // SetIdleTimeout sets how long the session may stay silent before it is
 // closed. The registration layer ties it to the registration lifetime.
-func (s *Session) SetIdleTimeout(d time.Duration) { s.idle.setTimeout(d) }
+func (s *Session) SetIdleTimeout(d time.Duration) { s.idleTimeout.Store(int64(d)); s.touch() }
 
 // Close ends the session.
 func (s *Session) Close() error { return s.cc.Close() }
@@ -42,33 +46,16 @@ func (s *Session) Close() error { return s.cc.Close() }
 // Done is closed when the session has ended.
 func (s *Session) Done() <-chan struct{} { return s.cc.Done() }
 
-// idleMonitor closes a session that has been silent longer than its
-// timeout. Unlike go-coap's monitor its timeout can change after the
-// session opened, and it never closes a session with a confirmable
-// message still in flight.
-type idleMonitor struct {
-	last    atomic.Int64 // unix nanoseconds of the last activity
-	timeout atomic.Int64 // nanoseconds
-}
+func (s *Session) touch()                { s.last.Store(time.Now().UnixNano()) }
+func (s *Session) lastActive() time.Time { return time.Unix(0, s.last.Load()) }
+func (s *Session) idle() time.Duration   { return time.Duration(s.idleTimeout.Load()) }
 
-func newIdleMonitor(timeout time.Duration) *idleMonitor {
-	m := &idleMonitor{}
-	m.timeout.Store(int64(timeout))
-	m.Notify()
-	return m
-}
-
-func (m *idleMonitor) setTimeout(d time.Duration) { m.timeout.Store(int64(d)); m.Notify() }
-
-// Notify records activity.
-func (m *idleMonitor) Notify() { m.last.Store(time.Now().UnixNano()) }
-
-// CheckInactivity closes cc when it has been idle too long.
-func (m *idleMonitor) CheckInactivity(now time.Time, cc *udpClient.Conn) {
-	if now.UnixNano()-m.last.Load() < m.timeout.Load() {
-		return
-	}
-	if cc.Session() != nil && cc.Context().Err() == nil {
-		_ = cc.Close()
-	}
+// Do sends a request to the peer over this session and waits for the
+// response or ctx. It is how the server reads, writes and executes on a
+// device.
+func (s *Session) Do(ctx context.Context, req Request) (Response, error) {
+	s.touch()
+	resp, err := do(ctx, s.cc, req)
+	s.touch()
+	return resp, err
 }

@@ -7,6 +7,7 @@ const (
 	HandshakeOK              = "ok"
 	HandshakeUnknownIdentity = "unknown_identity"
 	HandshakeBadCertificate  = "bad_certificate"
+	HandshakeBadKey          = "bad_key"
 	HandshakeTimeout         = "timeout"
 	HandshakeFailed          = "failed"
 )
@@ -25,8 +26,8 @@ type Stats struct {
 }
 
 type counters struct {
-	hsOK, hsUnknown, hsBadCert, hsTimeout, hsFailed atomic.Uint64
-	in, out                                         atomic.Uint64
+	hsOK, hsUnknown, hsBadCert, hsBadKey, hsTimeout, hsFailed atomic.Uint64
+	in, out                                                   atomic.Uint64
 }
 
 func (c *counters) handshake(outcome string) {
@@ -39,6 +40,8 @@ func (c *counters) handshake(outcome string) {
 		c.hsBadCert.Add(1)
 	case HandshakeTimeout:
 		c.hsTimeout.Add(1)
+	case HandshakeBadKey:
+		c.hsBadKey.Add(1)
 	default:
 		c.hsFailed.Add(1)
 	}
@@ -51,6 +54,7 @@ func (c *counters) snapshot() Stats {
 			HandshakeUnknownIdentity: c.hsUnknown.Load(),
 			HandshakeBadCertificate:  c.hsBadCert.Load(),
 			HandshakeTimeout:         c.hsTimeout.Load(),
+			HandshakeBadKey:          c.hsBadKey.Load(),
 			HandshakeFailed:          c.hsFailed.Load(),
 		},
 		MessagesIn:  c.in.Load(),

@@ -1,0 +1,204 @@
+package coap
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	piondtls "github.com/pion/dtls/v3"
+	godtls "github.com/plgd-dev/go-coap/v3/dtls"
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/plgd-dev/go-coap/v3/message/pool"
+	"github.com/plgd-dev/go-coap/v3/net/responsewriter"
+	"github.com/plgd-dev/go-coap/v3/options"
+	"github.com/plgd-dev/go-coap/v3/udp"
+	udpClient "github.com/plgd-dev/go-coap/v3/udp/client"
+)
+
+// ClientConfig configures the device side of a CoAP session: the simulator
+// and tests use it.
+type ClientConfig struct {
+	// PSKIdentity and PSKKey select DTLS PSK.
+	PSKIdentity string
+	PSKKey      []byte
+	// Certificate and RootCAs select DTLS with certificates.
+	Certificate *tls.Certificate
+	RootCAs     *x509.CertPool
+	ServerName  string
+	// CipherSuites overrides the suites offered (tests of single-suite clients).
+	CipherSuites []uint16
+	// ConnectionID makes the client send the Connection ID the server asks
+	// for, so its session survives a change of source address.
+	ConnectionID bool
+	// Handler answers requests from the server; nil answers 4.04.
+	Handler Handler
+	// PacketConn is the socket to use; nil opens a new UDP socket.
+	PacketConn net.PacketConn
+	// HandshakeTimeout bounds the DTLS handshake (default 30 s).
+	HandshakeTimeout time.Duration
+}
+
+// ClientConn is a device's session with a server.
+type ClientConn struct {
+	cc *udpClient.Conn
+}
+
+// DialDTLS opens a DTLS session to addr and returns once the handshake is done.
+func DialDTLS(ctx context.Context, addr string, cfg ClientConfig) (*ClientConn, error) {
+	raddr, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	pc := cfg.PacketConn
+	if pc == nil {
+		if pc, err = net.ListenUDP("udp", nil); err != nil {
+			return nil, fmt.Errorf("dial %s: %w", addr, err)
+		}
+	}
+	conn, err := piondtls.ClientWithOptions(pc, raddr, clientOptions(cfg)...)
+	if err != nil {
+		_ = pc.Close()
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	timeout := cfg.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := conn.HandshakeContext(hctx); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("dtls handshake with %s: %w", addr, err)
+	}
+	cc := godtls.Client(conn, clientHandler(cfg.Handler), options.WithCloseSocket())
+	return &ClientConn{cc: cc}, nil
+}
+
+// DialUDP opens a plain CoAP session to addr.
+func DialUDP(_ context.Context, addr string, cfg ClientConfig) (*ClientConn, error) {
+	cc, err := udp.Dial(addr, clientHandler(cfg.Handler))
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	return &ClientConn{cc: cc}, nil
+}
+
+func clientOptions(cfg ClientConfig) []piondtls.ClientOption {
+	var opts []piondtls.ClientOption
+	if cfg.PSKKey != nil {
+		key := cfg.PSKKey
+		opts = append(opts,
+			piondtls.WithPSK(func([]byte) ([]byte, error) { return key, nil }),
+			piondtls.WithPSKIdentityHint([]byte(cfg.PSKIdentity)))
+	}
+	if cfg.Certificate != nil {
+		opts = append(opts, piondtls.WithCertificates(*cfg.Certificate),
+			piondtls.WithRootCAs(cfg.RootCAs), piondtls.WithServerName(cfg.ServerName))
+	}
+	suites := make([]piondtls.CipherSuiteID, 0, len(cfg.CipherSuites))
+	for _, s := range cfg.CipherSuites {
+		suites = append(suites, piondtls.CipherSuiteID(s))
+	}
+	if len(suites) == 0 {
+		if cfg.PSKKey != nil {
+			suites = append(suites, pskSuites...)
+		}
+		if cfg.Certificate != nil {
+			suites = append(suites, certSuites...)
+		}
+	}
+	opts = append(opts, piondtls.WithCipherSuites(suites...),
+		piondtls.WithExtendedMasterSecret(piondtls.RequestExtendedMasterSecret))
+	if cfg.ConnectionID {
+		opts = append(opts, piondtls.WithConnectionIDGenerator(piondtls.OnlySendCIDGenerator()))
+	}
+	return opts
+}
+
+// clientHandler routes server-initiated requests to h.
+func clientHandler(h Handler) udp.Option {
+	return options.WithHandlerFunc(func(w *responsewriter.ResponseWriter[*udpClient.Conn], m *pool.Message) {
+		if h == nil {
+			_ = w.SetResponse(codes.NotFound, message.TextPlain, nil)
+			return
+		}
+		req, err := newRequest(m, nil, w.Conn().RemoteAddr())
+		if err != nil {
+			_ = w.SetResponse(codes.BadRequest, message.TextPlain, nil)
+			return
+		}
+		writeResponse(w, h.ServeCoAP(m.Context(), req))
+	})
+}
+
+// Do sends a request and waits for its response or ctx.
+func (c *ClientConn) Do(ctx context.Context, req Request) (Response, error) {
+	return do(ctx, c.cc, req)
+}
+
+// LocalAddr is the client's socket address.
+func (c *ClientConn) LocalAddr() net.Addr { return c.cc.LocalAddr() }
+
+// Close ends the session and closes its socket.
+func (c *ClientConn) Close() error { return c.cc.Close() }
+
+// Done is closed when the session has ended.
+func (c *ClientConn) Done() <-chan struct{} { return c.cc.Done() }
+
+// do sends req over cc: the one request path for clients and for
+// server-initiated requests.
+func do(ctx context.Context, cc *udpClient.Conn, req Request) (Response, error) {
+	m := cc.AcquireMessage(ctx)
+	defer cc.ReleaseMessage(m)
+	token, err := message.GetToken()
+	if err != nil {
+		return Response{}, fmt.Errorf("coap %s %s: %w", req.Method, req.Path, err)
+	}
+	m.SetToken(token)
+	m.SetCode(codes.Code(req.Method))
+	if err := m.SetPath(req.Path); err != nil {
+		return Response{}, fmt.Errorf("coap %s %s: %w", req.Method, req.Path, err)
+	}
+	for _, q := range req.Query {
+		m.AddQuery(q)
+	}
+	if req.Accept != NoFormat {
+		m.SetAccept(message.MediaType(req.Accept))
+	}
+	if req.Payload != nil {
+		m.SetBody(bytes.NewReader(req.Payload))
+		if req.ContentFormat != NoFormat {
+			m.SetContentFormat(message.MediaType(req.ContentFormat))
+		}
+	}
+	resp, err := cc.Do(m)
+	if err != nil {
+		return Response{}, fmt.Errorf("coap %s %s: %w", req.Method, req.Path, err)
+	}
+	defer cc.ReleaseMessage(resp)
+	return newResponse(resp)
+}
+
+func newResponse(m *pool.Message) (Response, error) {
+	r := Response{Code: Code(m.Code()), ContentFormat: NoFormat}
+	if cf, err := m.ContentFormat(); err == nil {
+		r.ContentFormat = int(cf)
+	}
+	if lp, err := m.Options().LocationPath(); err == nil && lp != "" {
+		r.LocationPath = strings.Split(strings.TrimPrefix(lp, "/"), "/")
+	}
+	if m.Body() != nil {
+		body, err := m.ReadBody()
+		if err != nil {
+			return Response{}, fmt.Errorf("read response body: %w", err)
+		}
+		r.Payload = body
+	}
+	return r, nil
+}

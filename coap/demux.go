@@ -1,0 +1,328 @@
+package coap
+
+import (
+	"crypto/rand"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/transport/v5/deadline"
+)
+
+// demux splits one UDP socket into a packet conn per DTLS peer for pion.
+//
+// pion's own listener cannot be used as is for two reasons that matter on
+// cellular networks:
+//   - A device that reboots and reconnects from the same address and port
+//     sends a fresh ClientHello that pion routes to the dead session and
+//     ignores (RFC 6347 §4.2.8 is not implemented). demux gives such a
+//     ClientHello a new conn and lets the new session take over the
+//     address once its handshake succeeds; if the handshake fails, the old
+//     session keeps the address, so a forged ClientHello cannot evict it.
+//   - Connection IDs are assigned here (constant length) so that records
+//     from a new NAT mapping reach their session without parsing the
+//     server's own handshake messages.
+type demux struct {
+	pc     net.PacketConn
+	cidLen int
+
+	mu     sync.Mutex
+	byAddr map[string]*peerConn
+	byCID  map[string]*peerConn
+	closed bool
+
+	accept chan *peerConn
+	done   chan struct{}
+	wg     sync.WaitGroup
+
+	datagramsIn, datagramsOut atomic.Uint64
+}
+
+// errDemuxClosed is returned by accept after close.
+var errDemuxClosed = errors.New("dtls listener closed")
+
+// acceptBacklog bounds handshakes waiting to start; ClientHellos beyond it
+// are dropped and the peer retransmits.
+const acceptBacklog = 1024
+
+func newDemux(pc net.PacketConn, cidLen int) *demux {
+	d := &demux{
+		pc:     pc,
+		cidLen: cidLen,
+		byAddr: make(map[string]*peerConn),
+		byCID:  make(map[string]*peerConn),
+		accept: make(chan *peerConn, acceptBacklog),
+		done:   make(chan struct{}),
+	}
+	d.wg.Add(1)
+	go d.readLoop()
+	return d
+}
+
+func (d *demux) readLoop() {
+	defer d.wg.Done()
+	buf := make([]byte, 64*1024)
+	for {
+		n, addr, err := d.pc.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		d.datagramsIn.Add(1)
+		d.route(buf[:n], addr)
+	}
+}
+
+// route hands one datagram to its conn, creating a conn for a ClientHello.
+func (d *demux) route(b []byte, addr net.Addr) {
+	if len(b) < recordHeaderLen {
+		return
+	}
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	c := d.lookup(b, addr)
+	switch {
+	case c == nil || (c.established && isClientHello(b)):
+		if !isClientHello(b) {
+			d.mu.Unlock()
+			return
+		}
+		normalizeHelloVersion(b)
+		if c = d.newConn(addr, c); c == nil {
+			d.mu.Unlock()
+			return
+		}
+	case c.prev != nil && b[0] == contentApplicationData:
+		// Until the new handshake at this address succeeds, protected
+		// data still belongs to the session it would replace.
+		c = c.prev
+	}
+	d.mu.Unlock()
+	c.deliver(b, addr)
+}
+
+// lookup finds the conn for a datagram: by Connection ID first, so that a
+// session follows its peer to a new address, then by address.
+func (d *demux) lookup(b []byte, addr net.Addr) *peerConn {
+	if cid, ok := recordCID(b, d.cidLen); ok {
+		if c := d.byCID[string(cid)]; c != nil {
+			if key := addr.String(); c.addrKey != key {
+				d.move(c, key)
+			}
+			return c
+		}
+		return nil
+	}
+	return d.byAddr[addr.String()]
+}
+
+// move re-keys a conn whose peer now sends from another address. Called
+// with d.mu held.
+func (d *demux) move(c *peerConn, key string) {
+	if d.byAddr[c.addrKey] == c {
+		delete(d.byAddr, c.addrKey)
+	}
+	c.addrKey = key
+	if _, taken := d.byAddr[key]; !taken {
+		d.byAddr[key] = c
+	}
+}
+
+// newConn creates the conn for a new handshake from addr, replacing prev
+// (the established session at that address) only once it succeeds. Called
+// with d.mu held; nil when the backlog is full.
+func (d *demux) newConn(addr net.Addr, prev *peerConn) *peerConn {
+	c := &peerConn{
+		d:        d,
+		raddr:    addr,
+		addrKey:  addr.String(),
+		prev:     prev,
+		queue:    make(chan packet, 16),
+		closed:   make(chan struct{}),
+		deadline: deadline.New(),
+	}
+	if d.cidLen > 0 {
+		c.cid = d.freshCID()
+		d.byCID[string(c.cid)] = c
+	}
+	select {
+	case d.accept <- c:
+	default:
+		if c.cid != nil {
+			delete(d.byCID, string(c.cid))
+		}
+		return nil
+	}
+	d.byAddr[c.addrKey] = c
+	return c
+}
+
+// freshCID returns a random Connection ID not in use. Called with d.mu held.
+func (d *demux) freshCID() []byte {
+	cid := make([]byte, d.cidLen)
+	for {
+		_, _ = rand.Read(cid)
+		if _, used := d.byCID[string(cid)]; !used {
+			return cid
+		}
+	}
+}
+
+// handshakeDone marks c established: a later ClientHello from its
+// address is a new session (the peer rebooted). If c replaces a session at
+// the same address, that session is over and is closed.
+func (d *demux) handshakeDone(c *peerConn) {
+	d.mu.Lock()
+	c.established = true
+	prev := c.prev
+	c.prev = nil
+	if prev != nil && prev.addrKey != c.addrKey {
+		prev = nil // it followed its peer elsewhere with its Connection ID
+	}
+	d.mu.Unlock()
+	if prev != nil {
+		_ = prev.Close()
+	}
+}
+
+// release forgets a closed conn. If it was a replacement that never
+// finished its handshake, the session it would have replaced gets its
+// address back.
+func (d *demux) release(c *peerConn) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c.cid != nil && d.byCID[string(c.cid)] == c {
+		delete(d.byCID, string(c.cid))
+	}
+	if d.byAddr[c.addrKey] == c {
+		delete(d.byAddr, c.addrKey)
+		if p := c.prev; p != nil && !p.isClosed() {
+			d.byAddr[c.addrKey] = p
+		}
+	}
+}
+
+func (d *demux) acceptConn() (*peerConn, error) {
+	select {
+	case c := <-d.accept:
+		return c, nil
+	case <-d.done:
+		return nil, errDemuxClosed
+	}
+}
+
+// close stops reading and closes the socket. Conns already handed out are
+// closed by their owners.
+func (d *demux) close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	close(d.done)
+	d.mu.Unlock()
+	err := d.pc.Close()
+	d.wg.Wait()
+	for {
+		select {
+		case c := <-d.accept:
+			_ = c.Close()
+		default:
+			return err
+		}
+	}
+}
+
+type packet struct {
+	data []byte
+	addr net.Addr
+}
+
+// peerConn is the net.PacketConn pion reads one peer's records from.
+type peerConn struct {
+	d     *demux
+	raddr net.Addr
+	cid   []byte
+	// Guarded by d.mu:
+	addrKey     string
+	prev        *peerConn // the session this one replaces once its handshake succeeds
+	established bool
+
+	queue     chan packet
+	closed    chan struct{}
+	closeOnce sync.Once
+	deadline  *deadline.Deadline
+}
+
+// connectionID is the CID this server asks the peer to send (pion's
+// generator option).
+func (c *peerConn) connectionID() []byte { return c.cid }
+
+func (c *peerConn) deliver(b []byte, addr net.Addr) {
+	p := packet{data: append([]byte(nil), b...), addr: addr}
+	select {
+	case c.queue <- p:
+	default: // full: drop, as a congested link would; DTLS and CoAP retransmit
+	}
+}
+
+func (c *peerConn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// ReadFrom implements net.PacketConn.
+func (c *peerConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	select {
+	case p := <-c.queue:
+		return copy(b, p.data), p.addr, nil
+	case <-c.closed:
+		return 0, nil, net.ErrClosed
+	case <-c.deadline.Done():
+		return 0, nil, errTimeout
+	}
+}
+
+// WriteTo implements net.PacketConn.
+func (c *peerConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if c.isClosed() {
+		return 0, net.ErrClosed
+	}
+	c.d.datagramsOut.Add(1)
+	return c.d.pc.WriteTo(b, addr)
+}
+
+// Close implements net.PacketConn.
+func (c *peerConn) Close() error {
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		c.d.release(c)
+	})
+	return nil
+}
+
+func (c *peerConn) LocalAddr() net.Addr               { return c.d.pc.LocalAddr() }
+func (c *peerConn) SetDeadline(t time.Time) error     { c.deadline.Set(t); return nil }
+func (c *peerConn) SetReadDeadline(t time.Time) error { c.deadline.Set(t); return nil }
+func (c *peerConn) SetWriteDeadline(time.Time) error  { return nil }
+
+// errTimeout is a net.Error for expired read deadlines.
+var errTimeout net.Error = timeoutError{}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }

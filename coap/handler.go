@@ -1,0 +1,125 @@
+package coap
+
+import (
+	"bytes"
+	"net"
+	"time"
+
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/plgd-dev/go-coap/v3/message/pool"
+	"github.com/plgd-dev/go-coap/v3/net/responsewriter"
+	udpClient "github.com/plgd-dev/go-coap/v3/udp/client"
+)
+
+type sessionKey struct{}
+
+// sessionOf returns the Session bound to a go-coap connection.
+func sessionOf(cc *udpClient.Conn) *Session {
+	s, _ := cc.Context().Value(sessionKey{}).(*Session)
+	return s
+}
+
+// newSession binds a new go-coap connection to a Session with the identity
+// its peer proved.
+func (s *Server) newSession(cc *udpClient.Conn, secure bool) {
+	id := Identity{Mode: NoSec}
+	if secure {
+		if sc, ok := cc.NetConn().(*secureConn); ok {
+			id = sc.identity
+		}
+	}
+	sess := &Session{id: s.nextID.Add(1), identity: id, cc: cc, opened: time.Now(), secure: secure}
+	sess.idleTimeout.Store(int64(s.cfg.IdleTimeout))
+	sess.touch()
+	cc.SetContextValue(sessionKey{}, sess)
+	s.sessions.add(sess)
+	cc.AddOnClose(func() {
+		s.sessions.remove(sess)
+		s.log.Debug().Uint64("session", sess.id).Str("identity", id.Name).
+			Str("remote", addrString(cc.RemoteAddr())).Msg("session closed")
+	})
+	s.log.Debug().Uint64("session", sess.id).Str("identity", id.Name).Str("mode", id.Mode.String()).
+		Str("remote", addrString(cc.RemoteAddr())).Msg("session opened")
+}
+
+// handle adapts go-coap's handler to Handler.
+func (s *Server) handle(w *responsewriter.ResponseWriter[*udpClient.Conn], m *pool.Message) {
+	s.stats.in.Add(1)
+	sess := sessionOf(w.Conn())
+	if sess == nil {
+		return
+	}
+	sess.touch()
+	req, err := newRequest(m, sess, w.Conn().RemoteAddr())
+	if err != nil {
+		writeResponse(w, Reply(BadRequest))
+		return
+	}
+	if writeResponse(w, s.cfg.Handler.ServeCoAP(m.Context(), req)) {
+		s.stats.out.Add(1)
+	}
+}
+
+// writeResponse sets resp as the answer to w's request.
+func writeResponse(w *responsewriter.ResponseWriter[*udpClient.Conn], resp Response) bool {
+	var opts message.Options
+	buf := make([]byte, 0, 32)
+	for _, seg := range resp.LocationPath {
+		var n int
+		opts, n, _ = opts.AddString(buf, message.LocationPath, seg)
+		buf = buf[n:]
+	}
+	var body *bytes.Reader
+	if resp.Payload != nil || resp.ContentFormat != NoFormat {
+		body = bytes.NewReader(resp.Payload)
+	}
+	cf := message.MediaType(0)
+	if resp.ContentFormat != NoFormat {
+		cf = message.MediaType(resp.ContentFormat)
+	}
+	var err error
+	if body != nil {
+		err = w.SetResponse(codes.Code(resp.Code), cf, body, opts...)
+	} else {
+		err = w.SetResponse(codes.Code(resp.Code), cf, nil, opts...)
+	}
+	return err == nil
+}
+
+// newRequest converts a go-coap message into a Request.
+func newRequest(m *pool.Message, sess *Session, remote net.Addr) (*Request, error) {
+	path, err := m.Options().Path()
+	if err != nil && err != message.ErrOptionNotFound {
+		return nil, err
+	}
+	if path == "" {
+		path = "/"
+	}
+	req := &Request{
+		Method:        Code(m.Code()),
+		Path:          path,
+		ContentFormat: NoFormat,
+		Accept:        NoFormat,
+		RemoteAddr:    remote,
+		Session:       sess,
+	}
+	if sess != nil {
+		req.Identity = sess.identity
+	}
+	if q, err := m.Options().Queries(); err == nil {
+		req.Query = q
+	}
+	if cf, err := m.ContentFormat(); err == nil {
+		req.ContentFormat = int(cf)
+	}
+	if a, err := m.Accept(); err == nil {
+		req.Accept = int(a)
+	}
+	if m.Body() != nil {
+		if req.Payload, err = m.ReadBody(); err != nil {
+			return nil, err
+		}
+	}
+	return req, nil
+}

@@ -1,0 +1,46 @@
+package coap
+
+import (
+	"strings"
+
+	"github.com/pion/logging"
+	"github.com/rs/zerolog"
+)
+
+// pionLogger sends pion's log lines to zerolog at debug level: the
+// outcomes that matter (failed handshakes with their reason) are logged
+// by the listener itself, and pion's warnings about a single bad record
+// are noise at fleet scale unless someone is debugging.
+//
+// During a handshake it also notes records that failed authentication:
+// DTLS drops them silently, so this is the only sign that a device holds
+// the wrong PSK rather than a lossy link.
+type pionLogger struct {
+	log zerolog.Logger
+	att *attempt
+}
+
+func (p pionLogger) NewLogger(scope string) logging.LeveledLogger {
+	return pionScoped{p.log.With().Str("pion", scope).Logger(), p.att}
+}
+
+type pionScoped struct {
+	log zerolog.Logger
+	att *attempt
+}
+
+func (p pionScoped) Trace(string)          {}
+func (p pionScoped) Tracef(string, ...any) {}
+func (p pionScoped) Debug(msg string)      { p.log.Trace().Msg(msg) }
+func (p pionScoped) Debugf(f string, args ...any) {
+	if p.att != nil && strings.Contains(f, "decrypt failed") {
+		p.att.decryptFailed.Store(true)
+	}
+	p.log.Trace().Msgf(f, args...)
+}
+func (p pionScoped) Info(msg string)              { p.log.Debug().Msg(msg) }
+func (p pionScoped) Infof(f string, args ...any)  { p.log.Debug().Msgf(f, args...) }
+func (p pionScoped) Warn(msg string)              { p.log.Debug().Msg(msg) }
+func (p pionScoped) Warnf(f string, args ...any)  { p.log.Debug().Msgf(f, args...) }
+func (p pionScoped) Error(msg string)             { p.log.Debug().Msg(msg) }
+func (p pionScoped) Errorf(f string, args ...any) { p.log.Debug().Msgf(f, args...) }
