@@ -51,6 +51,15 @@ func (s *Server) handle(w *responsewriter.ResponseWriter[*udpClient.Conn], m *po
 		return
 	}
 	sess.touch()
+	defer func() {
+		// A bug in one handler must not take the server and every other
+		// device's session down with it.
+		if p := recover(); p != nil {
+			s.log.Error().Interface("panic", p).Str("identity", sess.identity.Name).
+				Str("path", pathOf(m)).Msg("handler panicked")
+			writeResponse(w, Reply(InternalServerError))
+		}
+	}()
 	req, err := newRequest(m, sess, w.Conn().RemoteAddr())
 	if err != nil {
 		writeResponse(w, Reply(BadRequest))
@@ -63,12 +72,9 @@ func (s *Server) handle(w *responsewriter.ResponseWriter[*udpClient.Conn], m *po
 
 // writeResponse sets resp as the answer to w's request.
 func writeResponse(w *responsewriter.ResponseWriter[*udpClient.Conn], resp Response) bool {
-	var opts message.Options
-	buf := make([]byte, 0, 32)
+	opts := make(message.Options, 0, len(resp.LocationPath))
 	for _, seg := range resp.LocationPath {
-		var n int
-		opts, n, _ = opts.AddString(buf, message.LocationPath, seg)
-		buf = buf[n:]
+		opts = append(opts, message.Option{ID: message.LocationPath, Value: []byte(seg)})
 	}
 	var body *bytes.Reader
 	if resp.Payload != nil || resp.ContentFormat != NoFormat {
@@ -122,4 +128,9 @@ func newRequest(m *pool.Message, sess *Session, remote net.Addr) (*Request, erro
 		}
 	}
 	return req, nil
+}
+
+func pathOf(m *pool.Message) string {
+	p, _ := m.Options().Path()
+	return p
 }

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +30,12 @@ func testPSK(id string) ([]byte, error) {
 
 // whoami answers every request with the identity and session of its peer.
 var whoami = HandlerFunc(func(_ context.Context, r *Request) Response {
+	switch r.Path {
+	case "/panic":
+		panic("handler bug")
+	case "/rd":
+		return Response{Code: Created, ContentFormat: NoFormat, LocationPath: []string{"rd", "abc"}}
+	}
 	body := r.Identity.Mode.String() + ":" + r.Identity.Name
 	return Response{Code: Content, ContentFormat: 0, Payload: []byte(body)}
 })
@@ -482,5 +489,31 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatal("accepted")
 			}
 		})
+	}
+}
+
+func TestResponseOptionsAndPanics(t *testing.T) {
+	s := startServer(t, nil)
+	c, err := dialPSK(t, s.DTLSAddr(), "dev-1", testKeys["dev-1"], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req := NewRequest(POST, "/rd")
+	req.Query = []string{"ep=dev-1", "lt=60"}
+	req.Payload, req.ContentFormat = []byte("</3/0>"), 40
+	resp, err := c.Do(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Code != Created || strings.Join(resp.LocationPath, "/") != "rd/abc" {
+		t.Fatalf("got %v %v, want 2.01 rd/abc", resp.Code, resp.LocationPath)
+	}
+	if got := get(t, c, "/panic").Code; got != InternalServerError {
+		t.Fatalf("panicking handler answered %v, want 5.00", got)
+	}
+	if got := string(get(t, c, "/still-up").Payload); got != "psk:dev-1" {
+		t.Fatalf("after a handler panic: %q", got)
 	}
 }

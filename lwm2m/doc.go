@@ -6,4 +6,35 @@
 // The package speaks CoAP only through package coap; the registration rules
 // themselves (query parameters, link-format, response codes) are plain Go
 // and can be tested without sockets.
+//
+// # Reading the source
+//
+//   - registration.go, device.go: the domain types and the store interfaces
+//     this package consumes.
+//   - linkformat.go: CoRE link format (RFC 6690), ParseLinks and FormatLinks.
+//   - register.go: ParseRegister and ParseUpdate, every rule that depends on
+//     the request alone.
+//   - registry.go: Registry, which answers /rd, checks identities, persists
+//     before it answers, and remembers each endpoint's session.
+//   - expiry.go: the expiry heap and Run, the one goroutine that removes
+//     registrations whose lifetime passed.
+//
+// # Response codes
+//
+//	2.01 Created      Register accepted; Location-Path rd/{id}
+//	2.04 Changed      Update accepted
+//	2.02 Deleted      De-register accepted
+//	4.00 Bad Request  a missing or malformed parameter (ep, lt, lwm2m, b,
+//	                  sms, Q), a wrong Content-Format, an empty or malformed
+//	                  object list, a NoSec client without ep
+//	4.03 Forbidden    the security identity may not register (unknown PSK
+//	                  identity, NoSec for a device with credentials or with
+//	                  registration closed), may not claim that endpoint, or
+//	                  may not update or de-register that registration
+//	4.04 Not Found    unknown registration id, or a path other than /rd[/id]
+//	4.05 Method Not Allowed  another method on /rd or /rd/{id}
+//	4.12 Precondition Failed  a well-formed lwm2m version other than 1.0-1.2
+//	4.13 Request Entity Too Large  an object list above MaxRegisterPayload
+//	5.00 Internal Server Error  the device or registration store failed;
+//	                  nothing changed
 package lwm2m

@@ -1,0 +1,294 @@
+package api
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/fotahub/fota/coap"
+	"github.com/fotahub/fota/lwm2m"
+)
+
+// Registrations is the live registration table the API reads.
+type Registrations interface {
+	// Registrations returns every live registration.
+	Registrations() []lwm2m.Registration
+	// Lookup returns the registration of the endpoint, if it is registered.
+	Lookup(endpoint string) (lwm2m.Registration, bool)
+	// Count returns the number of live registrations.
+	Count() int
+}
+
+// TransportStats gives the transport's counters for /metrics.
+type TransportStats interface {
+	Stats() coap.Stats
+}
+
+// MinTokenLength is the shortest API token New accepts.
+const MinTokenLength = 16
+
+// Config wires a Server to the rest of fotad. Every field is required
+// except Logger; the zero Logger discards everything.
+type Config struct {
+	Devices       lwm2m.DeviceStore
+	Registrations Registrations
+	Transport     TransportStats
+	// Token is the bearer token clients must send, at least MinTokenLength
+	// characters; see LoadOrCreateToken.
+	Token string
+	// Logger receives one debug line per request and an error line for each
+	// request that fails with a 5xx status.
+	Logger zerolog.Logger
+}
+
+// Validate reports the first missing or bad field.
+func (c *Config) Validate() error {
+	switch {
+	case c.Devices == nil:
+		return errors.New("api: config: Devices is nil")
+	case c.Registrations == nil:
+		return errors.New("api: config: Registrations is nil")
+	case c.Transport == nil:
+		return errors.New("api: config: Transport is nil")
+	case len(c.Token) < MinTokenLength:
+		return fmt.Errorf("api: config: Token must be at least %d characters", MinTokenLength)
+	case strings.TrimSpace(c.Token) != c.Token:
+		return errors.New("api: config: Token has leading or trailing white space")
+	}
+	return nil
+}
+
+// Server serves the management API. It is safe for concurrent use.
+type Server struct {
+	devices   lwm2m.DeviceStore
+	regs      Registrations
+	tokenHash [sha256.Size]byte
+	log       zerolog.Logger
+	handler   http.Handler
+	now       func() time.Time
+
+	// writeMu serializes device writes so that a create's existence check
+	// and its PutDevice are atomic with respect to other API requests.
+	writeMu sync.Mutex
+}
+
+// New returns a Server for cfg, or an error naming the bad field.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		devices:   cfg.Devices,
+		regs:      cfg.Registrations,
+		tokenHash: sha256.Sum256([]byte(cfg.Token)),
+		log:       cfg.Logger.With().Str("component", "api").Logger(),
+		now:       time.Now,
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newCollector(cfg.Registrations, cfg.Transport),
+	)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:      promLogger{s.log},
+		ErrorHandling: promhttp.ContinueOnError,
+	}))
+	mux.HandleFunc("POST /api/v1/devices", s.createDevice)
+	mux.HandleFunc("GET /api/v1/devices", s.listDevices)
+	mux.HandleFunc("GET /api/v1/devices/{endpoint}", s.showDevice)
+	mux.HandleFunc("PUT /api/v1/devices/{endpoint}", s.replaceDevice)
+	mux.HandleFunc("DELETE /api/v1/devices/{endpoint}", s.deleteDevice)
+	mux.HandleFunc("GET /api/v1/registrations", s.listRegistrations)
+
+	s.handler = s.logRequests(s.authenticate(jsonFallback(mux)))
+	return s, nil
+}
+
+// Handler returns the HTTP handler of the API.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// authenticate requires the bearer token on every path but /healthz.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		token, ok := bearerToken(r.Header.Get("Authorization"))
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="fotad"`)
+			writeError(w, http.StatusUnauthorized, "missing bearer token: send \"Authorization: Bearer TOKEN\"")
+			return
+		}
+		// Comparing digests keeps the comparison constant-time in the
+		// token's length as well as its content.
+		got := sha256.Sum256([]byte(token))
+		if subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="fotad", error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, "invalid bearer token")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bearerToken extracts the token of an "Authorization: Bearer TOKEN"
+// header. The scheme is case-insensitive (RFC 9110, section 11.1).
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// logRequests logs each request at debug level: method, path, status and
+// duration. It never logs headers, the query string or bodies.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error().Str("method", r.Method).Str("path", r.URL.Path).
+					Str("panic", fmt.Sprint(v)).Msg("api handler panicked")
+				if sw.status == 0 {
+					writeError(sw, http.StatusInternalServerError, "internal error")
+				}
+			}
+			if sw.status == 0 {
+				sw.status = http.StatusOK
+			}
+			s.log.Debug().
+				Str("method", r.Method).
+				Str("path", r.URL.Path).
+				Int("status", sw.status).
+				Dur("duration", time.Since(start)).
+				Str("remote", r.RemoteAddr).
+				Msg("api request")
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// jsonFallback turns the ServeMux's plain-text 404 and 405 replies into
+// JSON errors, keeping their status and Allow header.
+func jsonFallback(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(&errorRewriter{ResponseWriter: w}, r)
+	})
+}
+
+// errorRewriter replaces whatever body a handler writes with a JSON error
+// carrying the status text.
+type errorRewriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *errorRewriter) WriteHeader(code int) {
+	if w.wrote {
+		return
+	}
+	w.wrote = true
+	w.Header().Del("X-Content-Type-Options")
+	msg := strings.ToLower(http.StatusText(code))
+	if code == http.StatusMethodNotAllowed {
+		if allow := w.Header().Get("Allow"); allow != "" {
+			msg += "; allowed: " + allow
+		}
+	}
+	writeError(w.ResponseWriter, code, msg)
+}
+
+func (w *errorRewriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return len(b), nil
+}
+
+// errorBody is the JSON shape of every error response.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // link-format objects hold '<' and '>'
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		// Only our own view types reach here; they always marshal.
+		status = http.StatusInternalServerError
+		b.Reset()
+		b.WriteString(`{"error":"internal error"}` + "\n")
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b.Bytes())
+}
+
+// promLogger sends promhttp's errors to the API logger.
+type promLogger struct{ log zerolog.Logger }
+
+func (l promLogger) Println(v ...any) {
+	l.log.Error().Msg(strings.TrimSuffix(fmt.Sprintln(v...), "\n"))
+}

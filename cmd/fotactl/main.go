@@ -1,0 +1,124 @@
+// Command fotactl manages a fotad server through its HTTP API: provision
+// devices, list and inspect them and their registrations.
+//
+//	fotactl [--server URL] [--token TOKEN] [--data DIR] NOUN VERB [ARGS] [FLAGS]
+//
+// The API token is taken from --token, else the FOTA_TOKEN environment
+// variable, else the file <data>/api-token that fotad creates.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+)
+
+func main() {
+	os.Exit(newCLI(os.Stdout, os.Stderr, os.Stdin, os.Getenv).run(os.Args[1:]))
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the command ran and failed: HTTP error, network, I/O
+	exitUsage   = 2 // the command line was wrong
+)
+
+// cli holds what every command needs; tests build one around buffers.
+type cli struct {
+	stdout, stderr io.Writer
+	stdin          io.Reader
+	getenv         func(string) string
+	now            func() time.Time
+	// transport, when set, replaces the default HTTP transport (tests).
+	transport http.RoundTripper
+
+	global globalFlags
+}
+
+func newCLI(stdout, stderr io.Writer, stdin io.Reader, getenv func(string) string) *cli {
+	return &cli{stdout: stdout, stderr: stderr, stdin: stdin, getenv: getenv, now: time.Now,
+		global: defaultGlobals()}
+}
+
+const mainUsage = `fotactl manages a fotad firmware-update server.
+
+Usage:
+  fotactl [global flags] COMMAND [ARGS] [FLAGS]
+
+Commands:
+  device add ENDPOINT [--psk-identity ID --psk-key HEX] [--tag KEY=VALUE]...
+                              provision a device (--replace to overwrite one)
+  device list [--json]        list provisioned devices and their registration state
+  device show ENDPOINT [--json]
+                              show a device or a registered endpoint
+  device rm ENDPOINT          remove a device
+  registrations [--json]      list live registrations, provisioned or not (also: reg list)
+  version                     print the version of fotactl
+
+Global flags (before or after the command):
+  --server URL      fotad API address (default http://127.0.0.1:8080)
+  --token TOKEN     API token; prefer FOTA_TOKEN or the token file, which ps cannot see
+  --data DIR        fotad data directory holding api-token (default ./data)
+  --timeout DUR     timeout of each API request (default 10s)
+
+Run 'fotactl COMMAND -h' for the flags of a command.
+`
+
+// run parses the global flags and dispatches to the command; it returns
+// the exit code.
+func (c *cli) run(args []string) int {
+	fs := flag.NewFlagSet("fotactl", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c.global.register(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(c.stdout, mainUsage)
+			return exitOK
+		}
+		return c.fail(usageErrorf("fotactl", "%v", err))
+	}
+	args = fs.Args()
+	if len(args) == 0 {
+		fmt.Fprint(c.stderr, mainUsage)
+		return exitUsage
+	}
+	noun, rest := args[0], args[1:]
+	var err error
+	switch noun {
+	case "device", "devices", "dev":
+		err = c.device(rest)
+	case "registrations", "registration", "reg", "regs":
+		err = c.registrations(rest)
+	case "version":
+		err = c.version(rest)
+	case "help":
+		fmt.Fprint(c.stdout, mainUsage)
+	default:
+		err = usageErrorf("fotactl", "unknown command %q; run 'fotactl help' for the list", noun)
+	}
+	return c.fail(err)
+}
+
+// fail prints err and returns its exit code.
+func (c *cli) fail(err error) int {
+	var uerr *usageError
+	switch {
+	case err == nil, errors.Is(err, errHelpShown):
+		return exitOK
+	case errors.As(err, &uerr):
+		fmt.Fprintf(c.stderr, "fotactl: %s\n", uerr.msg)
+		if uerr.synopsis != "" {
+			fmt.Fprintf(c.stderr, "usage: %s\n", uerr.synopsis)
+		}
+		fmt.Fprintf(c.stderr, "Run '%s -h' for help.\n", uerr.command)
+		return exitUsage
+	default:
+		fmt.Fprintf(c.stderr, "fotactl: %v\n", err)
+		return exitFailure
+	}
+}

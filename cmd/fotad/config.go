@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/fotahub/fota/coap"
+)
+
+// fileConfig is fotad's YAML configuration (configs/fotad.yaml documents
+// every field). Zero values mean "the default".
+type fileConfig struct {
+	DataDir          string      `yaml:"data_dir"`
+	LogLevel         string      `yaml:"log_level"`
+	LogFormat        string      `yaml:"log_format"`
+	OpenRegistration bool        `yaml:"open_registration"`
+	API              apiConfig   `yaml:"api"`
+	CoAP             coapConfig  `yaml:"coap"`
+	LwM2M            lwm2mConfig `yaml:"lwm2m"`
+}
+
+type apiConfig struct {
+	Listen string `yaml:"listen"`
+}
+
+type coapConfig struct {
+	CoAPSListen      string        `yaml:"coaps_listen"`
+	CoAPListen       string        `yaml:"coap_listen"`
+	CIDLength        *int          `yaml:"cid_length"`
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	FlightInterval   time.Duration `yaml:"flight_interval"`
+	ReadBuffer       int           `yaml:"read_buffer"`
+	MaxBlockSize     int           `yaml:"max_block_size"`
+	BlockwiseTimeout time.Duration `yaml:"blockwise_timeout"`
+	AckTimeout       time.Duration `yaml:"ack_timeout"`
+	MaxRetransmit    *int          `yaml:"max_retransmit"`
+	Tick             time.Duration `yaml:"tick"`
+	IdleTimeout      time.Duration `yaml:"idle_timeout"`
+	X509             x509Config    `yaml:"x509"`
+}
+
+type x509Config struct {
+	Certificate string `yaml:"certificate"`
+	Key         string `yaml:"key"`
+	ClientCA    string `yaml:"client_ca"`
+}
+
+type lwm2mConfig struct {
+	IdleGrace time.Duration `yaml:"idle_grace"`
+}
+
+func defaultFileConfig() fileConfig {
+	return fileConfig{
+		DataDir:   "./data",
+		LogLevel:  "info",
+		LogFormat: "json",
+		API:       apiConfig{Listen: "127.0.0.1:8080"},
+		CoAP:      coapConfig{CoAPSListen: ":5684"},
+		LwM2M:     lwm2mConfig{IdleGrace: 93 * time.Second},
+	}
+}
+
+// loadConfig reads path over the defaults; an empty path gives the defaults.
+func loadConfig(path string) (fileConfig, error) {
+	cfg := defaultFileConfig()
+	if path == "" {
+		return cfg, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return cfg, fmt.Errorf("parse config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// validate names the first bad field.
+func (c *fileConfig) validate() error {
+	switch {
+	case c.DataDir == "":
+		return errors.New("config: data_dir is empty")
+	case c.API.Listen == "":
+		return errors.New("config: api.listen is empty")
+	case c.CoAP.CoAPSListen == "" && c.CoAP.CoAPListen == "":
+		return errors.New("config: coap.coaps_listen and coap.coap_listen are both empty")
+	case c.CoAP.CoAPSListen == "" && !c.OpenRegistration:
+		return errors.New("config: without coap.coaps_listen only open_registration devices could register")
+	case (c.CoAP.X509.Certificate == "") != (c.CoAP.X509.Key == ""):
+		return errors.New("config: coap.x509.certificate and coap.x509.key go together")
+	case c.CoAP.X509.Certificate != "" && c.CoAP.X509.ClientCA == "":
+		return errors.New("config: coap.x509.client_ca is needed to verify device certificates")
+	case c.LwM2M.IdleGrace < 0:
+		return errors.New("config: lwm2m.idle_grace is negative")
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	return nil
+}
+
+// transport turns the file's coap section into a coap.Config over the
+// transport defaults.
+func (c *fileConfig) transport() (coap.Config, error) {
+	t := coap.DefaultConfig()
+	f := c.CoAP
+	t.DTLSAddr, t.PlainAddr = f.CoAPSListen, f.CoAPListen
+	setInt(&t.CIDLength, f.CIDLength)
+	setInt(&t.MaxRetransmit, f.MaxRetransmit)
+	setDur(&t.HandshakeTimeout, f.HandshakeTimeout)
+	setDur(&t.FlightInterval, f.FlightInterval)
+	setDur(&t.BlockwiseTimeout, f.BlockwiseTimeout)
+	setDur(&t.AckTimeout, f.AckTimeout)
+	setDur(&t.Tick, f.Tick)
+	setDur(&t.IdleTimeout, f.IdleTimeout)
+	if f.ReadBuffer != 0 {
+		t.ReadBuffer = f.ReadBuffer
+	}
+	if f.MaxBlockSize != 0 {
+		t.MaxBlockSize = f.MaxBlockSize
+	}
+	if f.X509.Certificate != "" {
+		cert, err := tls.LoadX509KeyPair(f.X509.Certificate, f.X509.Key)
+		if err != nil {
+			return t, fmt.Errorf("config: coap.x509: %w", err)
+		}
+		pem, err := os.ReadFile(f.X509.ClientCA)
+		if err != nil {
+			return t, fmt.Errorf("config: coap.x509.client_ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return t, fmt.Errorf("config: coap.x509.client_ca %s holds no PEM certificate", f.X509.ClientCA)
+		}
+		t.Certificate, t.ClientCAs = &cert, pool
+	}
+	return t, nil
+}
+
+func setInt(dst *int, v *int) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func setDur(dst *time.Duration, v time.Duration) {
+	if v != 0 {
+		*dst = v
+	}
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/fotahub/fota/api"
+	"github.com/fotahub/fota/coap"
+	"github.com/fotahub/fota/lwm2m"
+	"github.com/fotahub/fota/store"
+)
+
+// dbFile is the bbolt database under the data directory.
+const dbFile = "fota.db"
+
+// daemon is a running fotad: the store, the registry, the CoAP server and
+// the API server, wired together.
+type daemon struct {
+	log      zerolog.Logger
+	db       *store.DB
+	registry *lwm2m.Registry
+	coap     *coap.Server
+	http     *http.Server
+	apiLn    net.Listener
+	token    string
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errc   chan error
+}
+
+// start opens the store, binds every listener and starts serving. Binding
+// first means a test can pass ":0" addresses and read the real ones.
+func start(cfg fileConfig, log zerolog.Logger) (d *daemon, err error) {
+	d = &daemon{log: log, errc: make(chan error, 4)}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	if d.db, err = store.Open(filepath.Join(cfg.DataDir, dbFile), store.Options{}); err != nil {
+		return d, err
+	}
+	if cfg.OpenRegistration {
+		log.Warn().Msg("open registration is on: endpoints without credentials may register over plain CoAP (NoSec); use only in labs and tests")
+	}
+	d.registry = lwm2m.NewRegistry(lwm2m.RegistryConfig{
+		Devices:          d.db,
+		Store:            d.db,
+		OpenRegistration: cfg.OpenRegistration,
+		IdleGrace:        cfg.LwM2M.IdleGrace,
+		Logger:           log,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	if err = d.registry.Load(ctx); err != nil {
+		return d, fmt.Errorf("load registrations: %w", err)
+	}
+	if err = d.startCoAP(cfg, log); err != nil {
+		return d, err
+	}
+	if err = d.startAPI(cfg, log); err != nil {
+		return d, err
+	}
+	d.goRun(func() error { return d.registry.Run(ctx) })
+	d.goRun(func() error { return d.coap.Serve(ctx) })
+	d.goRun(func() error {
+		if err := d.http.Serve(d.apiLn); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("api: %w", err)
+		}
+		return nil
+	})
+	log.Info().Str("data", cfg.DataDir).Str("api", d.apiLn.Addr().String()).
+		Int("registrations", d.registry.Count()).Msg("fotad started")
+	return d, nil
+}
+
+func (d *daemon) startCoAP(cfg fileConfig, log zerolog.Logger) error {
+	tc, err := cfg.transport()
+	if err != nil {
+		return err
+	}
+	tc.Handler = d.registry
+	tc.Logger = log
+	tc.PSK = d.pskKey
+	if tc.DTLSAddr == "" {
+		tc.PSK = nil
+	}
+	if d.coap, err = coap.Listen(tc); err != nil {
+		return err
+	}
+	return nil
+}
+
+// pskKey looks a PSK identity up for the DTLS handshake.
+func (d *daemon) pskKey(identity string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	dev, err := d.db.DeviceByPSKIdentity(ctx, identity)
+	if errors.Is(err, lwm2m.ErrNotFound) || err == nil && len(dev.PSKKey) == 0 {
+		return nil, coap.ErrUnknownIdentity
+	}
+	if err != nil {
+		return nil, fmt.Errorf("psk lookup: %w", err)
+	}
+	return dev.PSKKey, nil
+}
+
+func (d *daemon) startAPI(cfg fileConfig, log zerolog.Logger) error {
+	token, path, created, err := api.LoadOrCreateToken(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	d.token = token
+	if created {
+		log.Info().Str("path", path).Msg("created admin API token (give it to fotactl with --data, --token or FOTA_TOKEN)")
+	} else {
+		log.Info().Str("path", path).Msg("admin API token")
+	}
+	srv, err := api.New(api.Config{
+		Devices:       d.db,
+		Registrations: d.registry,
+		Transport:     d.coap,
+		Token:         token,
+		Logger:        log,
+	})
+	if err != nil {
+		return err
+	}
+	if d.apiLn, err = net.Listen("tcp", cfg.API.Listen); err != nil {
+		return fmt.Errorf("listen api %s: %w", cfg.API.Listen, err)
+	}
+	d.http = &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	return nil
+}
+
+func (d *daemon) goRun(f func() error) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := f(); err != nil && !errors.Is(err, context.Canceled) {
+			d.errc <- err
+		}
+	}()
+}
+
+// wait serves until ctx is done or a component fails, then shuts down.
+func (d *daemon) wait(ctx context.Context) error {
+	var err error
+	select {
+	case <-ctx.Done():
+		d.log.Info().Msg("shutting down")
+	case err = <-d.errc:
+		d.log.Error().Err(err).Msg("component failed; shutting down")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if serr := d.shutdown(sctx); err == nil {
+		err = serr
+	}
+	return err
+}
+
+// shutdown stops the listeners, waits for every goroutine and closes the
+// store, so that nothing acknowledged is lost.
+func (d *daemon) shutdown(ctx context.Context) error {
+	var errs []error
+	if d.http != nil {
+		errs = append(errs, d.http.Shutdown(ctx))
+	}
+	if d.coap != nil {
+		errs = append(errs, d.coap.Shutdown(ctx))
+	}
+	d.cancel()
+	d.wg.Wait()
+	errs = append(errs, d.closeStore())
+	return errors.Join(errs...)
+}
+
+func (d *daemon) close() {
+	if d.cancel != nil {
+		d.cancel()
+	}
+	if d.apiLn != nil {
+		_ = d.apiLn.Close()
+	}
+	if d.coap != nil {
+		_ = d.coap.Shutdown(context.Background())
+	}
+	_ = d.closeStore()
+}
+
+func (d *daemon) closeStore() error {
+	if d.db == nil {
+		return nil
+	}
+	err := d.db.Close()
+	d.db = nil
+	return err
+}

@@ -1,0 +1,66 @@
+// Package store keeps the server's durable state in one bbolt file: the
+// provisioned devices with their credentials and the live registrations.
+// It implements lwm2m.DeviceStore and lwm2m.RegistrationStore and is the
+// only package that imports bbolt; a networked backend would implement the
+// same interfaces and pass the same conformance suite (package storetest).
+//
+// # Files and processes
+//
+// Open creates the file (mode 0600, since it holds PSK keys) and its
+// directory (mode 0700). bbolt locks the file, so one process holds it at a
+// time; a second Open fails with ErrLocked after Options.LockTimeout rather
+// than waiting for ever. The package never logs: it returns wrapped errors,
+// and no error message contains a PSK key.
+//
+// # Transactions and durability
+//
+// Every method is one bbolt transaction. Device writes use Update: they
+// are rare and must see each other (PSK identity uniqueness). Registration
+// writes use Batch, so that devices registering at the same moment share
+// one commit and one fsync; a batch waits at most Options.MaxBatchDelay
+// for company. Either way a write is committed and fsynced when the method
+// returns nil (unless Options.NoSync), so a registration the server has
+// acknowledged survives a SIGKILL or a power cut. Reads use View and never
+// block writers. Every method returns ctx.Err() when called with a context
+// already done.
+//
+// # Bucket layout
+//
+//	meta            schema_version -> 8-byte big-endian uint64
+//	devices         endpoint name  -> device record (JSON)
+//	psk_identities  PSK identity   -> endpoint name
+//	registrations   registration ID -> registration record (JSON)
+//
+// Keys are the UTF-8 bytes of the name or ID, unescaped, so a cursor walks
+// them in Go string order: Devices and Registrations return records in key
+// order. bbolt does not allow empty keys: PutDevice rejects an empty
+// endpoint and PutRegistration an empty ID.
+//
+// psk_identities is a unique index over devices: it holds an entry for
+// exactly the devices with a non-empty PSK identity, and is written in the
+// same transaction as the device record. A PutDevice whose identity is
+// indexed to another endpoint fails with lwm2m.ErrExists; changing or
+// clearing a device's identity, or deleting the device, removes its old
+// entry.
+//
+// # Records
+//
+// Records are JSON objects of private structs defined in records.go, never
+// of the lwm2m types, so renaming a domain field does not change the file.
+// Each record has a record version "v" (1 today). Times are RFC 3339 with
+// nanoseconds, written in UTC; durations are integer nanoseconds in fields
+// named *_ns (registration "lifetime_ns"); identity kinds are the strings
+// "nosec", "psk" and "x509"; PSK keys are base64. Records read back with
+// times in UTC: compare them with time.Time.Equal.
+//
+// # Schema versions
+//
+// meta/schema_version is the version of the layout above. Open creates the
+// schema in a new file, fails with ErrSchemaTooNew on a file from a newer
+// program and runs the missing migrations, in order and in one transaction
+// with the version bump, on a file from an older one. A bbolt file with
+// buckets but no version is refused with ErrNotStore.
+//
+//	1  initial schema: meta, devices, psk_identities, registrations;
+//	   device and registration records version 1
+package store

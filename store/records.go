@@ -1,0 +1,197 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/fotahub/fota/lwm2m"
+)
+
+// On-disk records. These structs, not the lwm2m types, are the file
+// format: a field renamed in package lwm2m changes only the mapping
+// functions below. Every record carries its own version "v" so that a
+// record layout can change with a schema migration that rewrites it.
+//
+// Times are stored as RFC 3339 strings with nanoseconds, in UTC;
+// durations as integer nanoseconds in a field whose name says so.
+
+const (
+	deviceRecordVersion       = 1
+	registrationRecordVersion = 1
+)
+
+type deviceRecord struct {
+	V           int               `json:"v"`
+	Endpoint    string            `json:"endpoint"`
+	PSKIdentity string            `json:"psk_identity,omitempty"`
+	PSKKey      []byte            `json:"psk_key,omitempty"` // base64 by encoding/json
+	Tags        map[string]string `json:"tags,omitempty"`
+	CreatedAt   time.Time         `json:"created_at"`
+}
+
+type registrationRecord struct {
+	V            int            `json:"v"`
+	ID           string         `json:"id"`
+	Endpoint     string         `json:"endpoint"`
+	LwM2MVersion string         `json:"lwm2m_version"`
+	LifetimeNS   int64          `json:"lifetime_ns"`
+	Binding      string         `json:"binding"`
+	Queue        bool           `json:"queue,omitempty"`
+	SMSNumber    string         `json:"sms_number,omitempty"`
+	RootPath     string         `json:"root_path"`
+	Objects      []linkRecord   `json:"objects,omitempty"`
+	Identity     identityRecord `json:"identity"`
+	Address      string         `json:"address"`
+	RegisteredAt time.Time      `json:"registered_at"`
+	LastSeen     time.Time      `json:"last_seen"`
+}
+
+type linkRecord struct {
+	Path  string       `json:"path"`
+	Attrs []attrRecord `json:"attrs,omitempty"`
+}
+
+type attrRecord struct {
+	Key   string `json:"key"`
+	Value string `json:"value,omitempty"`
+}
+
+type identityRecord struct {
+	Kind string `json:"kind"` // one of the identityKinds values
+	Name string `json:"name,omitempty"`
+}
+
+// identityKinds fixes the stored spelling of each identity kind; it does
+// not depend on lwm2m.IdentityKind's numbering or String.
+var identityKinds = map[lwm2m.IdentityKind]string{
+	lwm2m.IdentityNone: "nosec",
+	lwm2m.IdentityPSK:  "psk",
+	lwm2m.IdentityX509: "x509",
+}
+
+func encodeDevice(d lwm2m.Device) ([]byte, error) {
+	rec := deviceRecord{
+		V:           deviceRecordVersion,
+		Endpoint:    d.Endpoint,
+		PSKIdentity: d.PSKIdentity,
+		PSKKey:      d.PSKKey,
+		Tags:        d.Tags,
+		CreatedAt:   d.CreatedAt.UTC(),
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		// Only the time can fail (a year outside 0-9999); the message
+		// cannot hold the key.
+		return nil, fmt.Errorf("encode device record: %w", err)
+	}
+	return b, nil
+}
+
+// decodeDevice reads a device record. Its errors never quote the record:
+// it holds the PSK key.
+func decodeDevice(b []byte) (lwm2m.Device, error) {
+	var rec deviceRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return lwm2m.Device{}, fmt.Errorf("device record of %d bytes does not decode: %w", len(b), ErrCorrupt)
+	}
+	if rec.V != deviceRecordVersion {
+		return lwm2m.Device{}, fmt.Errorf("device record version %d, want %d: %w", rec.V, deviceRecordVersion, ErrCorrupt)
+	}
+	return lwm2m.Device{
+		Endpoint:    rec.Endpoint,
+		PSKIdentity: rec.PSKIdentity,
+		PSKKey:      rec.PSKKey,
+		Tags:        rec.Tags,
+		CreatedAt:   rec.CreatedAt,
+	}, nil
+}
+
+func encodeRegistration(r lwm2m.Registration) ([]byte, error) {
+	kind, ok := identityKinds[r.Identity.Kind]
+	if !ok {
+		return nil, fmt.Errorf("encode registration record: unknown identity kind %d", r.Identity.Kind)
+	}
+	rec := registrationRecord{
+		V:            registrationRecordVersion,
+		ID:           r.ID,
+		Endpoint:     r.Endpoint,
+		LwM2MVersion: r.Version,
+		LifetimeNS:   int64(r.Lifetime),
+		Binding:      r.Binding,
+		Queue:        r.Queue,
+		SMSNumber:    r.SMSNumber,
+		RootPath:     r.RootPath,
+		Identity:     identityRecord{Kind: kind, Name: r.Identity.Name},
+		Address:      r.Address,
+		RegisteredAt: r.RegisteredAt.UTC(),
+		LastSeen:     r.LastSeen.UTC(),
+	}
+	if len(r.Objects) > 0 {
+		rec.Objects = make([]linkRecord, len(r.Objects))
+		for i, l := range r.Objects {
+			rec.Objects[i].Path = l.Path
+			if len(l.Attrs) > 0 {
+				rec.Objects[i].Attrs = make([]attrRecord, len(l.Attrs))
+				for j, a := range l.Attrs {
+					rec.Objects[i].Attrs[j] = attrRecord{Key: a.Key, Value: a.Value}
+				}
+			}
+		}
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode registration record: %w", err)
+	}
+	return b, nil
+}
+
+func decodeRegistration(b []byte) (lwm2m.Registration, error) {
+	var rec registrationRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return lwm2m.Registration{}, fmt.Errorf("registration record does not decode: %v: %w", err, ErrCorrupt)
+	}
+	if rec.V != registrationRecordVersion {
+		return lwm2m.Registration{}, fmt.Errorf("registration record version %d, want %d: %w", rec.V, registrationRecordVersion, ErrCorrupt)
+	}
+	kind, ok := identityKindOf(rec.Identity.Kind)
+	if !ok {
+		return lwm2m.Registration{}, fmt.Errorf("registration record has identity kind %q: %w", rec.Identity.Kind, ErrCorrupt)
+	}
+	r := lwm2m.Registration{
+		ID:           rec.ID,
+		Endpoint:     rec.Endpoint,
+		Version:      rec.LwM2MVersion,
+		Lifetime:     time.Duration(rec.LifetimeNS),
+		Binding:      rec.Binding,
+		Queue:        rec.Queue,
+		SMSNumber:    rec.SMSNumber,
+		RootPath:     rec.RootPath,
+		Identity:     lwm2m.Identity{Kind: kind, Name: rec.Identity.Name},
+		Address:      rec.Address,
+		RegisteredAt: rec.RegisteredAt,
+		LastSeen:     rec.LastSeen,
+	}
+	if len(rec.Objects) > 0 {
+		r.Objects = make([]lwm2m.Link, len(rec.Objects))
+		for i, l := range rec.Objects {
+			r.Objects[i].Path = l.Path
+			if len(l.Attrs) > 0 {
+				r.Objects[i].Attrs = make([]lwm2m.LinkAttr, len(l.Attrs))
+				for j, a := range l.Attrs {
+					r.Objects[i].Attrs[j] = lwm2m.LinkAttr{Key: a.Key, Value: a.Value}
+				}
+			}
+		}
+	}
+	return r, nil
+}
+
+func identityKindOf(s string) (lwm2m.IdentityKind, bool) {
+	for k, name := range identityKinds {
+		if name == s {
+			return k, true
+		}
+	}
+	return 0, false
+}

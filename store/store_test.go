@@ -1,0 +1,580 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fotahub/fota/lwm2m"
+	"github.com/fotahub/fota/store/storetest"
+)
+
+func TestDeviceStore(t *testing.T) {
+	storetest.TestDeviceStore(t, func(t *testing.T) lwm2m.DeviceStore {
+		return openTestDB(t, Options{})
+	})
+}
+
+func TestRegistrationStore(t *testing.T) {
+	storetest.TestRegistrationStore(t, func(t *testing.T) lwm2m.RegistrationStore {
+		return openTestDB(t, Options{})
+	})
+}
+
+func testRegistration(id string) lwm2m.Registration {
+	at := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	return lwm2m.Registration{
+		ID:           id,
+		Endpoint:     "ep-" + id,
+		Version:      "1.1",
+		Lifetime:     time.Hour,
+		Binding:      "U",
+		RootPath:     "/",
+		Objects:      []lwm2m.Link{{Path: "/3/0"}, {Path: "/5/0"}},
+		Identity:     lwm2m.Identity{Kind: lwm2m.IdentityPSK, Name: "psk-" + id},
+		Address:      "192.0.2.7:5684",
+		RegisteredAt: at,
+		LastSeen:     at,
+	}
+}
+
+func TestPersistence(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "fota.db")
+	db := openTestPath(t, path, Options{})
+	dev := lwm2m.Device{Endpoint: "dev-1", PSKIdentity: "id-1", PSKKey: []byte{0, 1, 2, 0xff}, Tags: map[string]string{"a": "b"}, CreatedAt: time.Unix(1700000000, 5)}
+	if err := db.PutDevice(ctx, dev); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutRegistration(ctx, testRegistration("reg-1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutRegistration(ctx, testRegistration("reg-2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteRegistration(ctx, "reg-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db = openTestPath(t, path, Options{})
+	got, err := db.DeviceByPSKIdentity(ctx, "id-1")
+	if err != nil {
+		t.Fatalf("after reopen: %v", err)
+	}
+	if got.Endpoint != "dev-1" || string(got.PSKKey) != string(dev.PSKKey) || got.Tags["a"] != "b" || !got.CreatedAt.Equal(dev.CreatedAt) {
+		t.Errorf("after reopen: device %s, tags %v, created %v differs from what was put", got.Endpoint, got.Tags, got.CreatedAt)
+	}
+	regs, err := db.Registrations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(regs) != 1 || regs[0].ID != "reg-2" || regs[0].Lifetime != time.Hour {
+		t.Errorf("after reopen: registrations %+v, want only reg-2", regs)
+	}
+}
+
+func TestOpenCreatesPrivateFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state", "fotad")
+	path := filepath.Join(dir, "fota.db")
+	openTestPath(t, path, Options{})
+	for _, p := range []string{dir, path} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s has mode %v, want no group or other access", p, perm)
+		}
+	}
+}
+
+func TestOpenLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fota.db")
+	openTestPath(t, path, Options{})
+	start := time.Now()
+	db, err := Open(path, Options{LockTimeout: 100 * time.Millisecond})
+	if err == nil {
+		db.Close()
+		t.Fatal("second Open of a held file succeeded")
+	}
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open = %v, want ErrLocked", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("second Open took %v to fail", took)
+	}
+	if !strings.Contains(err.Error(), path) {
+		t.Errorf("error %q does not name the file", err)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	for name, opts := range map[string]Options{
+		"LockTimeout":   {LockTimeout: -1},
+		"MaxBatchSize":  {MaxBatchSize: -1},
+		"MaxBatchDelay": {MaxBatchDelay: -1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Open(filepath.Join(t.TempDir(), "fota.db"), opts)
+			if err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("Open = %v, want an error naming %s", err, name)
+			}
+		})
+	}
+}
+
+// writeRawFile creates a bbolt file with fn's changes, bypassing Open.
+func writeRawFile(t *testing.T, fn func(tx *bolt.Tx) error) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "fota.db")
+	b, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func rawSchemaVersion(t *testing.T, path string) uint64 {
+	t.Helper()
+	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var v uint64
+	if err := b.View(func(tx *bolt.Tx) (err error) { v, err = readSchemaVersion(tx); return err }); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestSchemaTooNew(t *testing.T) {
+	future := schemaVersion() + 1
+	path := writeRawFile(t, func(tx *bolt.Tx) error {
+		if err := migrateV1(tx); err != nil {
+			return err
+		}
+		meta, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		return meta.Put(keySchemaVersion, encodeVersion(future))
+	})
+	db, err := Open(path, Options{})
+	if err == nil {
+		db.Close()
+		t.Fatal("Open of a file from the future succeeded")
+	}
+	if !errors.Is(err, ErrSchemaTooNew) {
+		t.Fatalf("Open = %v, want ErrSchemaTooNew", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, fmt.Sprint(future)) || !strings.Contains(msg, fmt.Sprint(schemaVersion())) {
+		t.Errorf("error %q does not give both versions", msg)
+	}
+	if v := rawSchemaVersion(t, path); v != future {
+		t.Errorf("schema version after the failed Open = %d, want %d untouched", v, future)
+	}
+	// The lock is released: the file can be opened again.
+	if _, err := Open(path, Options{LockTimeout: 100 * time.Millisecond}); !errors.Is(err, ErrSchemaTooNew) {
+		t.Errorf("second Open = %v, want ErrSchemaTooNew again", err)
+	}
+}
+
+func TestNotStore(t *testing.T) {
+	path := writeRawFile(t, func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucket([]byte("someone-elses"))
+		return err
+	})
+	if _, err := Open(path, Options{}); !errors.Is(err, ErrNotStore) {
+		t.Fatalf("Open = %v, want ErrNotStore", err)
+	}
+}
+
+func TestCorruptSchemaVersion(t *testing.T) {
+	path := writeRawFile(t, func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		return meta.Put(keySchemaVersion, []byte("1"))
+	})
+	if _, err := Open(path, Options{}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open = %v, want ErrCorrupt", err)
+	}
+}
+
+// withMigrations replaces the migration list for one test; such tests
+// must not run in parallel.
+func withMigrations(t *testing.T, ms ...migration) {
+	saved := migrations
+	migrations = ms
+	t.Cleanup(func() { migrations = saved })
+}
+
+func TestMigrationsRunInOrder(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "fota.db")
+	// A version 1 file with data.
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutRegistration(ctx, testRegistration("reg-1")); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	var ran []uint64
+	step := func(v uint64) migration {
+		return migration{v, fmt.Sprintf("test step %d", v), func(tx *bolt.Tx) error {
+			ran = append(ran, v)
+			_, err := tx.CreateBucket(fmt.Appendf(nil, "v%d", v))
+			return err
+		}}
+	}
+	withMigrations(t, migrations[0], step(2), step(3))
+	db, err = Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open with pending migrations: %v", err)
+	}
+	if fmt.Sprint(ran) != "[2 3]" {
+		t.Errorf("migrations ran %v, want [2 3]", ran)
+	}
+	if regs, err := db.Registrations(ctx); err != nil || len(regs) != 1 {
+		t.Errorf("after migration: %d registrations, %v", len(regs), err)
+	}
+	db.Close()
+	if v := rawSchemaVersion(t, path); v != 3 {
+		t.Errorf("schema version %d, want 3", v)
+	}
+	// Reopening runs nothing.
+	ran = nil
+	db, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if ran != nil {
+		t.Errorf("reopen ran migrations %v", ran)
+	}
+}
+
+func TestFailedMigrationChangesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fota.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	withMigrations(t, migrations[0],
+		migration{2, "adds a bucket", func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("v2")); return err }},
+		migration{3, "fails", func(*bolt.Tx) error { return errors.New("boom") }},
+	)
+	_, err = Open(path, Options{})
+	if err == nil || !strings.Contains(err.Error(), "version 3") || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("Open = %v, want the failure of migration 3", err)
+	}
+	if v := rawSchemaVersion(t, path); v != 1 {
+		t.Errorf("schema version %d after a failed migration, want 1", v)
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	_ = b.View(func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte("v2")) != nil {
+			t.Error("migration 2 was kept although migration 3 failed")
+		}
+		return nil
+	})
+}
+
+func TestMigrationListIsOrdered(t *testing.T) {
+	for i, m := range migrations {
+		if m.version != uint64(i)+1 || m.description == "" || m.up == nil {
+			t.Errorf("migrations[%d] = version %d %q: want version %d with a description and a function", i, m.version, m.description, i+1)
+		}
+	}
+}
+
+func TestClosed(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t, Options{})
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+	errs := map[string]error{
+		"PutDevice":       db.PutDevice(ctx, lwm2m.Device{Endpoint: "x"}),
+		"DeleteDevice":    db.DeleteDevice(ctx, "x"),
+		"PutRegistration": db.PutRegistration(ctx, testRegistration("x")),
+	}
+	_, errs["Devices"] = db.Devices(ctx)
+	_, errs["Registrations"] = db.Registrations(ctx)
+	for name, err := range errs {
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("%s after Close = %v, want ErrClosed", name, err)
+		}
+	}
+}
+
+func TestEmptyKeys(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t, Options{})
+	if err := db.PutDevice(ctx, lwm2m.Device{PSKIdentity: "id"}); err == nil {
+		t.Error("PutDevice with an empty endpoint succeeded")
+	}
+	if err := db.PutRegistration(ctx, lwm2m.Registration{Endpoint: "ep"}); err == nil {
+		t.Error("PutRegistration with an empty ID succeeded")
+	}
+	if err := db.DeleteRegistration(ctx, ""); err != nil {
+		t.Errorf("DeleteRegistration(\"\") = %v, want nil", err)
+	}
+	if _, err := db.Device(ctx, ""); !errors.Is(err, lwm2m.ErrNotFound) {
+		t.Errorf("Device(\"\") = %v, want ErrNotFound", err)
+	}
+}
+
+func TestUnknownIdentityKind(t *testing.T) {
+	db := openTestDB(t, Options{})
+	r := testRegistration("reg-1")
+	r.Identity.Kind = 42
+	if err := db.PutRegistration(context.Background(), r); err == nil {
+		t.Error("PutRegistration with identity kind 42 succeeded")
+	}
+}
+
+// A corrupt device record must not leak its bytes, which hold the key,
+// into the error.
+func TestCorruptDeviceRecordKeepsSecret(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t, Options{})
+	secret := `{"v":1,"endpoint":"dev-1","psk_key":"c2VjcmV0LWtleQ==" TOPSECRET`
+	if err := db.bolt.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketDevices).Put([]byte("dev-1"), []byte(secret))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := db.Device(ctx, "dev-1")
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Device = %v, want ErrCorrupt", err)
+	}
+	for _, part := range []string{"TOPSECRET", "c2VjcmV0LWtleQ", "secret-key"} {
+		if strings.Contains(err.Error(), part) {
+			t.Errorf("error %q quotes the record", err)
+		}
+	}
+	// Repair the file so the cleanup check passes.
+	if err := db.bolt.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketDevices).Delete([]byte("dev-1")) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The on-disk format is the private records, pinned here: a failure means
+// a change that needs a new record version and a migration.
+func TestRecordFormat(t *testing.T) {
+	d := lwm2m.Device{
+		Endpoint:    "dev-1",
+		PSKIdentity: "id-1",
+		PSKKey:      []byte("key"),
+		Tags:        map[string]string{"site": "lab"},
+		CreatedAt:   time.Date(2025, 1, 2, 4, 4, 5, 6, time.FixedZone("CET", 3600)),
+	}
+	const wantDevice = `{"v":1,"endpoint":"dev-1","psk_identity":"id-1","psk_key":"a2V5","tags":{"site":"lab"},"created_at":"2025-01-02T03:04:05.000000006Z"}`
+	r := lwm2m.Registration{
+		ID:           "reg-1",
+		Endpoint:     "dev-1",
+		Version:      "1.1",
+		Lifetime:     90 * time.Second,
+		Binding:      "UQ",
+		Queue:        true,
+		SMSNumber:    "+1555",
+		RootPath:     "/",
+		Objects:      []lwm2m.Link{{Path: "/", Attrs: []lwm2m.LinkAttr{{Key: "rt", Value: "oma.lwm2m"}, {Key: "obs"}}}, {Path: "/3/0"}},
+		Identity:     lwm2m.Identity{Kind: lwm2m.IdentityX509, Name: "dev-1"},
+		Address:      "192.0.2.1:5684",
+		RegisteredAt: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC),
+		LastSeen:     time.Date(2025, 1, 2, 3, 5, 5, 0, time.UTC),
+	}
+	const wantReg = `{"v":1,"id":"reg-1","endpoint":"dev-1","lwm2m_version":"1.1","lifetime_ns":90000000000,"binding":"UQ","queue":true,"sms_number":"+1555","root_path":"/",` +
+		`"objects":[{"path":"/","attrs":[{"key":"rt","value":"oma.lwm2m"},{"key":"obs"}]},{"path":"/3/0"}],` +
+		`"identity":{"kind":"x509","name":"dev-1"},"address":"192.0.2.1:5684","registered_at":"2025-01-02T03:04:05Z","last_seen":"2025-01-02T03:05:05Z"}`
+
+	if b, err := encodeDevice(d); err != nil || string(b) != wantDevice {
+		t.Errorf("encodeDevice = %s, %v\nwant %s", b, err, wantDevice)
+	}
+	if b, err := encodeRegistration(r); err != nil || string(b) != wantReg {
+		t.Errorf("encodeRegistration = %s, %v\nwant %s", b, err, wantReg)
+	}
+	gotD, err := decodeDevice([]byte(wantDevice))
+	if err != nil || gotD.Endpoint != d.Endpoint || gotD.PSKIdentity != d.PSKIdentity || string(gotD.PSKKey) != "key" || gotD.Tags["site"] != "lab" || !gotD.CreatedAt.Equal(d.CreatedAt) {
+		t.Errorf("decodeDevice = %s %s %v %v, %v", gotD.Endpoint, gotD.PSKIdentity, gotD.Tags, gotD.CreatedAt, err)
+	}
+	gotR, err := decodeRegistration([]byte(wantReg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := encodeRegistration(gotR); string(b) != wantReg {
+		t.Errorf("registration does not round-trip:\n got %s\nwant %s", b, wantReg)
+	}
+}
+
+// commits returns the ID of the last committed write transaction.
+func commits(t testing.TB, db *DB) int {
+	t.Helper()
+	var id int
+	if err := db.bolt.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestConcurrentPutRegistration(t *testing.T) {
+	const n = 200
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "fota.db")
+	db := openTestPath(t, path, Options{})
+	before := commits(t, db)
+
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { errs[i] = db.PutRegistration(ctx, testRegistration(fmt.Sprintf("reg-%03d", i))) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("PutRegistration %d: %v", i, err)
+		}
+	}
+	used := commits(t, db) - before
+	t.Logf("%d registrations in %d commits", n, used)
+	if used >= n {
+		t.Errorf("%d registrations took %d commits: writes were not batched", n, used)
+	}
+
+	db.Close()
+	db = openTestPath(t, path, Options{})
+	regs, err := db.Registrations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(regs) != n {
+		t.Fatalf("after reopen: %d registrations, want %d", len(regs), n)
+	}
+	for i, r := range regs { // key order
+		if want := fmt.Sprintf("reg-%03d", i); r.ID != want {
+			t.Fatalf("registration %d is %s, want %s", i, r.ID, want)
+		}
+	}
+}
+
+const crashChildEnv = "FOTA_STORE_CRASH_CHILD"
+
+// TestCrashAfterAck runs a child process that stores registrations,
+// reports them stored and is then killed with SIGKILL: every registration
+// it reported must be in the file, and while it lived a second Open must
+// fail fast with ErrLocked.
+func TestCrashAfterAck(t *testing.T) {
+	const n = 100
+	path := filepath.Join(t.TempDir(), "fota.db")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s|%d", crashChildEnv, path, n))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+
+	acked := false
+	for sc := bufio.NewScanner(out); sc.Scan(); {
+		if sc.Text() == "stored" {
+			acked = true
+			break
+		}
+	}
+	if !acked {
+		t.Fatal("child exited without storing")
+	}
+
+	if db, err := Open(path, Options{LockTimeout: 100 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+		if err == nil {
+			db.Close()
+		}
+		t.Fatalf("Open while the child holds the file = %v, want ErrLocked", err)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	db := openTestPath(t, path, Options{})
+	regs, err := db.Registrations(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(regs) != n {
+		t.Errorf("after SIGKILL: %d registrations, want %d", len(regs), n)
+	}
+}
+
+// TestCrashChild is the child half of TestCrashAfterAck; it does nothing
+// in a normal run.
+func TestCrashChild(t *testing.T) {
+	spec := os.Getenv(crashChildEnv)
+	if spec == "" {
+		t.Skip("child process of TestCrashAfterAck")
+	}
+	path, count, _ := strings.Cut(spec, "|")
+	var n int
+	fmt.Sscan(count, &n)
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if err := db.PutRegistration(context.Background(), testRegistration(fmt.Sprintf("reg-%03d", i))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	fmt.Println("stored")
+	time.Sleep(time.Minute) // until killed
+}
