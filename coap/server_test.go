@@ -11,10 +11,10 @@ import (
 	"math/big"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/fotahub/fota/coap/coaptest"
 	piondtls "github.com/pion/dtls/v3"
 	"github.com/rs/zerolog"
 )
@@ -221,89 +221,6 @@ func issue(t testing.TB, ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn strin
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-// relay is a NAT in front of the server: the device talks to the relay,
-// which forwards from an outside socket it can swap to a new port.
-type relay struct {
-	inside net.PacketConn
-	server net.Addr
-
-	mu      sync.Mutex
-	outside net.PacketConn
-	device  net.Addr
-}
-
-func newRelay(t testing.TB, server net.Addr) *relay {
-	t.Helper()
-	in, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &relay{inside: in, server: server}
-	r.rebind(t)
-	go r.up()
-	t.Cleanup(func() {
-		_ = in.Close()
-		r.mu.Lock()
-		_ = r.outside.Close()
-		r.mu.Unlock()
-	})
-	return r
-}
-
-// rebind moves the relay's outside socket to a new port, as a NAT does
-// when its mapping expires.
-func (r *relay) rebind(t testing.TB) {
-	out, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.mu.Lock()
-	old := r.outside
-	r.outside = out
-	r.mu.Unlock()
-	if old != nil {
-		_ = old.Close()
-	}
-	go r.down(out)
-}
-
-func (r *relay) outsideAddr() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.outside.LocalAddr().String()
-}
-
-func (r *relay) up() {
-	buf := make([]byte, 65536)
-	for {
-		n, from, err := r.inside.ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		r.mu.Lock()
-		r.device = from
-		out := r.outside
-		r.mu.Unlock()
-		_, _ = out.WriteTo(buf[:n], r.server)
-	}
-}
-
-func (r *relay) down(out net.PacketConn) {
-	buf := make([]byte, 65536)
-	for {
-		n, _, err := out.ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		r.mu.Lock()
-		dev := r.device
-		r.mu.Unlock()
-		if dev != nil {
-			_, _ = r.inside.WriteTo(buf[:n], dev)
-		}
-	}
-}
-
 // sessionsByIdentity lists the server's open sessions of one identity.
 func sessionsByIdentity(s *Server, name string) []*Session {
 	var out []*Session
@@ -317,11 +234,11 @@ func sessionsByIdentity(s *Server, name string) []*Session {
 
 func TestConnectionIDSurvivesNATRebinding(t *testing.T) {
 	s := startServer(t, nil)
-	r := newRelay(t, s.DTLSAddr())
+	r := coaptest.NewRelay(t, s.DTLSAddr())
 	device := HandlerFunc(func(_ context.Context, req *Request) Response {
 		return Response{Code: Content, ContentFormat: 0, Payload: []byte("device:" + req.Path)}
 	})
-	c, err := dialPSK(t, r.inside.LocalAddr(), "dev-1", testKeys["dev-1"], func(c *ClientConfig) { c.Handler = device })
+	c, err := dialPSK(t, r.Addr(), "dev-1", testKeys["dev-1"], func(c *ClientConfig) { c.Handler = device })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,12 +250,12 @@ func TestConnectionIDSurvivesNATRebinding(t *testing.T) {
 	sess := sessions[0]
 	first := sess.RemoteAddr().String()
 
-	r.rebind(t)
+	r.Rebind(t)
 	if got := string(get(t, c, "/after").Payload); got != "psk:dev-1" {
 		t.Fatalf("after rebinding: %q", got)
 	}
-	if now := sess.RemoteAddr().String(); now == first || now != r.outsideAddr() {
-		t.Fatalf("session address %s, want the new mapping %s (was %s)", now, r.outsideAddr(), first)
+	if now := sess.RemoteAddr().String(); now == first || now != r.OutsideAddr() {
+		t.Fatalf("session address %s, want the new mapping %s (was %s)", now, r.OutsideAddr(), first)
 	}
 	if n := len(sessionsByIdentity(s, "dev-1")); n != 1 {
 		t.Fatalf("%d sessions after rebinding, want the same one", n)
@@ -356,13 +273,13 @@ func TestConnectionIDSurvivesNATRebinding(t *testing.T) {
 
 func TestWithoutConnectionIDRebindingLosesSession(t *testing.T) {
 	s := startServer(t, func(c *Config) { c.CIDLength = 0 })
-	r := newRelay(t, s.DTLSAddr())
-	c, err := dialPSK(t, r.inside.LocalAddr(), "dev-1", testKeys["dev-1"], nil)
+	r := coaptest.NewRelay(t, s.DTLSAddr())
+	c, err := dialPSK(t, r.Addr(), "dev-1", testKeys["dev-1"], nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	get(t, c, "/before")
-	r.rebind(t)
+	r.Rebind(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	if _, err := c.Do(ctx, NewRequest(GET, "/after")); err == nil {
