@@ -227,4 +227,3 @@ func mustCode(t testing.TB, what string, got coap.Response, want coap.Code) {
 		t.Fatalf("%s: got %v, want %v", what, got.Code, want)
 	}
 }
-
