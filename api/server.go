@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -116,6 +117,10 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("PUT /api/v1/devices/{endpoint}", s.replaceDevice)
 	mux.HandleFunc("DELETE /api/v1/devices/{endpoint}", s.deleteDevice)
 	mux.HandleFunc("GET /api/v1/registrations", s.listRegistrations)
+	// Profiles for operators chasing memory or CPU in the field; behind the
+	// token like everything but /healthz.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 
 	s.handler = s.logRequests(s.authenticate(jsonFallback(mux)))
 	return s, nil

@@ -178,7 +178,7 @@ func Listen(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger.With().Str("component", "coap").Logger(), ctx: ctx, cancel: cancel}
 	s.sessions.init()
 	if cfg.DTLSAddr != "" {
-		pc, err := net.ListenPacket("udp", cfg.DTLSAddr)
+		pc, err := listenUDP(cfg.DTLSAddr)
 		if err != nil {
 			return nil, fmt.Errorf("listen coaps %s: %w", cfg.DTLSAddr, err)
 		}
@@ -186,15 +186,35 @@ func Listen(cfg Config) (*Server, error) {
 		s.dtlsSv = dtlsServer.New(s.dtlsOptions())
 	}
 	if cfg.PlainAddr != "" {
-		ln, err := coapNet.NewListenUDP("udp", cfg.PlainAddr)
+		pc, err := listenUDP(cfg.PlainAddr)
 		if err != nil {
 			s.stop()
 			return nil, fmt.Errorf("listen coap %s: %w", cfg.PlainAddr, err)
 		}
-		s.udpLn = ln
+		s.udpLn = coapNet.NewUDPConn("udp", pc)
 		s.udpSv = udpServer.New(s.udpOptions(s.ctx))
 	}
 	return s, nil
+}
+
+// socketBuffer is the kernel receive buffer asked for each socket. One
+// socket carries every device: Linux's default (208 KB) overflows when a
+// few hundred devices handshake at once, and every dropped flight costs a
+// device a retransmission timeout.
+const socketBuffer = 4 << 20
+
+func listenUDP(addr string) (*net.UDPConn, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetReadBuffer(socketBuffer) // capped by net.core.rmem_max; best effort
+	_ = c.SetWriteBuffer(socketBuffer)
+	return c, nil
 }
 
 // DTLSAddr is the bound CoAPS address, nil when disabled.
