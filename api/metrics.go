@@ -18,6 +18,7 @@ type collector struct {
 	handshakes    *prometheus.Desc
 	messages      *prometheus.Desc
 	sessions      *prometheus.Desc
+	parked        *prometheus.Desc
 }
 
 func newCollector(regs Registrations, transport TransportStats) *collector {
@@ -32,6 +33,8 @@ func newCollector(regs Registrations, transport TransportStats) *collector {
 			"CoAP messages received (in) and sent (out).", []string{"direction"}, nil),
 		sessions: prometheus.NewDesc("fota_coap_sessions",
 			"Open CoAP sessions: DTLS sessions plus tracked plain CoAP peers.", nil, nil),
+		parked: prometheus.NewDesc("fota_coap_sessions_parked",
+			"Idle DTLS sessions parked: their keys kept, their buffers and goroutines released.", nil, nil),
 	}
 }
 
@@ -50,6 +53,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.handshakes
 	ch <- c.messages
 	ch <- c.sessions
+	ch <- c.parked
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -69,6 +73,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.messages, prometheus.CounterValue, float64(st.MessagesIn), "in")
 	ch <- prometheus.MustNewConstMetric(c.messages, prometheus.CounterValue, float64(st.MessagesOut), "out")
 	ch <- prometheus.MustNewConstMetric(c.sessions, prometheus.GaugeValue, float64(st.Sessions))
+	ch <- prometheus.MustNewConstMetric(c.parked, prometheus.GaugeValue, float64(st.Parked))
 }
 
 func contains(list []string, s string) bool {

@@ -88,6 +88,14 @@ func (d *demux) route(b []byte, addr net.Addr) {
 		return
 	}
 	c := d.lookup(b, addr)
+	if c != nil && c.parked.Load() != nil && !isClientHello(b) {
+		d.mu.Unlock()
+		c.deliver(b, addr)
+		if sess := c.parked.Load(); sess != nil {
+			sess.kick()
+		}
+		return
+	}
 	switch {
 	case c == nil || (c.established && isClientHello(b)):
 		if !isClientHello(b) {
@@ -144,7 +152,7 @@ func (d *demux) newConn(addr net.Addr, prev *peerConn) *peerConn {
 		raddr:    addr,
 		addrKey:  addr.String(),
 		prev:     prev,
-		queue:    make(chan packet, 16),
+		queue:    make(chan packet, queueLen),
 		closed:   make(chan struct{}),
 		deadline: deadline.New(),
 	}
@@ -190,6 +198,37 @@ func (d *demux) handshakeDone(c *peerConn) {
 	if prev != nil {
 		_ = prev.Close()
 	}
+}
+
+// detach replaces old in the routing tables by a conn that holds records
+// for sess while it is parked; old's writes are dropped from now on. It
+// returns nil if old is already closed.
+func (d *demux) detach(old *peerConn, sess *Session) *peerConn {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if old.isClosed() {
+		return nil
+	}
+	n := &peerConn{
+		d:           d,
+		raddr:       old.lastAddr(),
+		cid:         old.cid,
+		addrKey:     old.addrKey,
+		established: true,
+		queue:       make(chan packet, cap(old.queue)),
+		closed:      make(chan struct{}),
+		deadline:    deadline.New(),
+	}
+	n.last.Store(old.last.Load())
+	n.parked.Store(sess)
+	if n.cid != nil && d.byCID[string(n.cid)] == old {
+		d.byCID[string(n.cid)] = n
+	}
+	if d.byAddr[n.addrKey] == old {
+		d.byAddr[n.addrKey] = n
+	}
+	old.detached.Store(true)
+	return n
 }
 
 // release forgets a closed conn. If it was a replacement that never
@@ -241,6 +280,11 @@ func (d *demux) close() error {
 	}
 }
 
+// queueLen bounds the records waiting for one peer's DTLS connection. A
+// device has at most one flight or one CoAP exchange in the air (NSTART=1);
+// beyond this its records are dropped and retransmitted, as on a link.
+const queueLen = 8
+
 type packet struct {
 	data []byte
 	addr net.Addr
@@ -256,6 +300,10 @@ type peerConn struct {
 	prev        *peerConn // the session this one replaces once its handshake succeeds
 	established bool
 
+	detached atomic.Bool                 // replaced by a parked conn: writes are dropped
+	parked   atomic.Pointer[Session]     // the parked session this conn holds records for
+	last     atomic.Pointer[net.UDPAddr] // where the peer last sent from
+
 	queue     chan packet
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -267,12 +315,26 @@ type peerConn struct {
 func (c *peerConn) connectionID() []byte { return c.cid }
 
 func (c *peerConn) deliver(b []byte, addr net.Addr) {
+	if ua, ok := addr.(*net.UDPAddr); ok {
+		c.last.Store(ua)
+	}
 	p := packet{data: append([]byte(nil), b...), addr: addr}
 	select {
 	case c.queue <- p:
 	default: // full: drop, as a congested link would; DTLS and CoAP retransmit
 	}
 }
+
+// lastAddr is where the peer last sent from.
+func (c *peerConn) lastAddr() net.Addr {
+	if a := c.last.Load(); a != nil {
+		return a
+	}
+	return c.raddr
+}
+
+// parkedSession is the parked session this conn holds records for, if any.
+func (c *peerConn) parkedSession() *Session { return c.parked.Load() }
 
 func (c *peerConn) isClosed() bool {
 	select {
@@ -300,16 +362,24 @@ func (c *peerConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if c.isClosed() {
 		return 0, net.ErrClosed
 	}
+	if c.detached.Load() {
+		return len(b), nil
+	}
 	c.d.datagramsOut.Add(1)
 	return c.d.pc.WriteTo(b, addr)
 }
 
 // Close implements net.PacketConn.
 func (c *peerConn) Close() error {
+	first := false
 	c.closeOnce.Do(func() {
+		first = true
 		close(c.closed)
 		c.d.release(c)
 	})
+	if sess := c.parked.Load(); first && sess != nil {
+		sess.end() // a rebooted peer's new session replaced it
+	}
 	return nil
 }
 

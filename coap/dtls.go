@@ -37,6 +37,8 @@ var certSuites = []piondtls.CipherSuiteID{
 type secureConn struct {
 	*piondtls.Conn
 	identity Identity
+	pc       *peerConn
+	resumed  *Session // set when this is a parked session resumed
 }
 
 // dtlsListener accepts DTLS sessions for go-coap. Handshakes run here, one
@@ -115,7 +117,7 @@ func (l *dtlsListener) handshake(pc *peerConn) {
 	}
 	l.stats.handshake(HandshakeOK)
 	l.demux.handshakeDone(pc)
-	sc := &secureConn{Conn: conn, identity: att.get()}
+	sc := &secureConn{Conn: conn, identity: att.get(), pc: pc}
 	select {
 	case l.ready <- sc:
 	case <-l.ctx.Done():

@@ -21,26 +21,45 @@ func sessionOf(cc *udpClient.Conn) *Session {
 }
 
 // newSession binds a new go-coap connection to a Session with the identity
-// its peer proved.
+// its peer proved, or to the parked Session it resumes.
 func (s *Server) newSession(cc *udpClient.Conn, secure bool) {
 	id := Identity{Mode: NoSec}
-	if secure {
-		if sc, ok := cc.NetConn().(*secureConn); ok {
-			id = sc.identity
+	var pc *peerConn
+	if sc, ok := cc.NetConn().(*secureConn); ok {
+		if sc.resumed != nil {
+			cc.SetContextValue(sessionKey{}, sc.resumed)
+			s.closeHook(sc.resumed, cc)
+			s.attach(sc.resumed, cc)
+			return
 		}
+		id, pc = sc.identity, sc.pc
 	}
-	sess := &Session{id: s.nextID.Add(1), identity: id, cc: cc, opened: time.Now(), secure: secure}
+	sess := &Session{
+		id: s.nextID.Add(1), identity: id, secure: secure, opened: time.Now(), srv: s,
+		cc: cc, pc: pc, done: make(chan struct{}),
+	}
 	sess.idleTimeout.Store(int64(s.cfg.IdleTimeout))
 	sess.touch()
 	cc.SetContextValue(sessionKey{}, sess)
 	s.sessions.add(sess)
-	cc.AddOnClose(func() {
-		s.sessions.remove(sess)
-		s.log.Debug().Uint64("session", sess.id).Str("identity", id.Name).
-			Str("remote", addrString(cc.RemoteAddr())).Msg("session closed")
-	})
+	s.closeHook(sess, cc)
 	s.log.Debug().Uint64("session", sess.id).Str("identity", id.Name).Str("mode", id.Mode.String()).
 		Str("remote", addrString(cc.RemoteAddr())).Msg("session opened")
+}
+
+// closeHook ends sess when cc closes, unless cc was closed to park it.
+func (s *Server) closeHook(sess *Session, cc *udpClient.Conn) {
+	cc.AddOnClose(func() {
+		sess.mu.Lock()
+		mine := sess.cc == cc
+		sess.mu.Unlock()
+		if !mine {
+			return
+		}
+		sess.end()
+		s.log.Debug().Uint64("session", sess.id).Str("identity", sess.identity.Name).
+			Str("remote", addrString(cc.RemoteAddr())).Msg("session closed")
+	})
 }
 
 // handle adapts go-coap's handler to Handler.

@@ -75,6 +75,11 @@ type Config struct {
 	// IdleTimeout closes a session that has been silent this long; the
 	// registration layer extends it to the registration lifetime.
 	IdleTimeout time.Duration
+	// ParkAfter parks a DTLS session silent this long (see park.go); 0
+	// never parks. It must exceed MAX_TRANSMIT_SPAN (45 s), the longest a
+	// device retransmits a request whose answer may be in go-coap's
+	// duplicate cache, which parking drops.
+	ParkAfter time.Duration
 
 	Handler Handler
 	Logger  zerolog.Logger
@@ -94,6 +99,8 @@ type Config struct {
 //   - Tick 250 ms: go-coap's 4 s grid turns a 2 s ACK timeout into 4 s.
 //   - IdleTimeout 120 s before registration: pion closes after 16 s, a
 //     device that sleeps between handshake and Register would lose it.
+//   - ParkAfter 60 s: just past MAX_TRANSMIT_SPAN; an idle device then
+//     costs a few hundred bytes instead of about 60 KB.
 func DefaultConfig() Config {
 	return Config{
 		DTLSAddr:         ":5684",
@@ -109,6 +116,7 @@ func DefaultConfig() Config {
 		Tick:             250 * time.Millisecond,
 		ColdTicks:        20,
 		IdleTimeout:      120 * time.Second,
+		ParkAfter:        60 * time.Second,
 		Logger:           zerolog.Nop(),
 	}
 }
@@ -131,6 +139,8 @@ func (c *Config) Validate() error {
 	case c.HandshakeTimeout <= 0 || c.FlightInterval <= 0 || c.BlockwiseTimeout <= 0 ||
 		c.AckTimeout <= 0 || c.Tick <= 0 || c.IdleTimeout <= 0:
 		return errors.New("coap config: timeouts must be positive")
+	case c.ParkAfter != 0 && c.ParkAfter < 45*time.Second:
+		return fmt.Errorf("coap config: ParkAfter %v is shorter than MAX_TRANSMIT_SPAN (45s)", c.ParkAfter)
 	case c.MaxRetransmit < 0 || c.ColdTicks < 1 || c.HandshakeMTU < 256:
 		return errors.New("coap config: MaxRetransmit, ColdTicks or HandshakeMTU out of range")
 	case c.Handler == nil:
@@ -162,6 +172,7 @@ type Server struct {
 
 	sessions sessionTable
 	nextID   atomic.Uint64
+	parked   atomic.Int64
 
 	ctx      context.Context // ends at shutdown
 	cancel   context.CancelFunc
@@ -237,6 +248,7 @@ func (s *Server) PlainAddr() net.Addr {
 func (s *Server) Stats() Stats {
 	st := s.stats.snapshot()
 	st.Sessions = s.sessions.len()
+	st.Parked = int(s.parked.Load())
 	return st
 }
 
@@ -290,7 +302,7 @@ func (s *Server) stop() {
 			s.udpSv.Stop()
 		}
 		for _, sess := range s.sessions.snapshot(nil) {
-			_ = sess.cc.Close()
+			_ = sess.Close()
 		}
 	})
 }

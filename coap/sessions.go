@@ -53,13 +53,23 @@ func (s *Server) tickLoop() {
 func (s *Server) checkSessions(sessions []*Session, now time.Time, cold bool) {
 	for _, sess := range sessions {
 		idle := now.Sub(sess.lastActive())
-		if sess.secure && (cold || idle < hotWindow) {
-			sess.cc.CheckExpirations(now)
-		}
 		if idle > sess.idle() {
 			s.log.Debug().Uint64("session", sess.id).Str("identity", sess.identity.Name).
 				Dur("idle", idle).Msg("closing idle session")
-			_ = sess.cc.Close()
+			_ = sess.Close()
+			continue
+		}
+		sess.mu.Lock()
+		cc := sess.cc
+		sess.mu.Unlock()
+		if cc == nil || !sess.secure {
+			continue // parked, or plain CoAP whose expirations go-coap runs
+		}
+		if cold || idle < hotWindow {
+			cc.CheckExpirations(now)
+		}
+		if s.cfg.ParkAfter > 0 && idle > s.cfg.ParkAfter {
+			s.park(sess)
 		}
 	}
 }

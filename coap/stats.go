@@ -23,6 +23,8 @@ type Stats struct {
 	// Sessions is the number of open sessions (DTLS sessions, plus plain
 	// CoAP peers the server currently tracks).
 	Sessions int
+	// Parked is how many of those sessions are parked (see park.go).
+	Parked int
 }
 
 type counters struct {

@@ -32,19 +32,20 @@ type apiConfig struct {
 }
 
 type coapConfig struct {
-	CoAPSListen      string        `yaml:"coaps_listen"`
-	CoAPListen       string        `yaml:"coap_listen"`
-	CIDLength        *int          `yaml:"cid_length"`
-	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
-	FlightInterval   time.Duration `yaml:"flight_interval"`
-	ReadBuffer       int           `yaml:"read_buffer"`
-	MaxBlockSize     int           `yaml:"max_block_size"`
-	BlockwiseTimeout time.Duration `yaml:"blockwise_timeout"`
-	AckTimeout       time.Duration `yaml:"ack_timeout"`
-	MaxRetransmit    *int          `yaml:"max_retransmit"`
-	Tick             time.Duration `yaml:"tick"`
-	IdleTimeout      time.Duration `yaml:"idle_timeout"`
-	X509             x509Config    `yaml:"x509"`
+	CoAPSListen      string         `yaml:"coaps_listen"`
+	CoAPListen       string         `yaml:"coap_listen"`
+	CIDLength        *int           `yaml:"cid_length"`
+	HandshakeTimeout time.Duration  `yaml:"handshake_timeout"`
+	FlightInterval   time.Duration  `yaml:"flight_interval"`
+	ReadBuffer       int            `yaml:"read_buffer"`
+	MaxBlockSize     int            `yaml:"max_block_size"`
+	BlockwiseTimeout time.Duration  `yaml:"blockwise_timeout"`
+	AckTimeout       time.Duration  `yaml:"ack_timeout"`
+	MaxRetransmit    *int           `yaml:"max_retransmit"`
+	Tick             time.Duration  `yaml:"tick"`
+	IdleTimeout      time.Duration  `yaml:"idle_timeout"`
+	ParkAfter        *time.Duration `yaml:"park_after"`
+	X509             x509Config     `yaml:"x509"`
 }
 
 type x509Config struct {
@@ -124,6 +125,9 @@ func (c *fileConfig) transport() (coap.Config, error) {
 	setDur(&t.AckTimeout, f.AckTimeout)
 	setDur(&t.Tick, f.Tick)
 	setDur(&t.IdleTimeout, f.IdleTimeout)
+	if f.ParkAfter != nil {
+		t.ParkAfter = *f.ParkAfter
+	}
 	if f.ReadBuffer != 0 {
 		t.ReadBuffer = f.ReadBuffer
 	}
