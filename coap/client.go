@@ -76,18 +76,22 @@ func DialDTLS(ctx context.Context, addr string, cfg ClientConfig) (*ClientConn, 
 		_ = conn.Close()
 		return nil, fmt.Errorf("dtls handshake with %s: %w", addr, err)
 	}
-	cc := godtls.Client(conn, clientHandler(cfg.Handler), options.WithCloseSocket())
+	cc := godtls.Client(conn, clientHandler(cfg.Handler), options.WithCloseSocket(), quietErrors)
 	return &ClientConn{cc: cc}, nil
 }
 
 // DialUDP opens a plain CoAP session to addr.
 func DialUDP(_ context.Context, addr string, cfg ClientConfig) (*ClientConn, error) {
-	cc, err := udp.Dial(addr, clientHandler(cfg.Handler))
+	cc, err := udp.Dial(addr, clientHandler(cfg.Handler), quietErrors)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	return &ClientConn{cc: cc}, nil
 }
+
+// quietErrors stops go-coap from printing client errors to stdout; they
+// reach the caller as the errors of Do.
+var quietErrors = options.WithErrors(func(error) {})
 
 func clientOptions(cfg ClientConfig) []piondtls.ClientOption {
 	var opts []piondtls.ClientOption

@@ -90,6 +90,8 @@ func (l *dtlsListener) acceptLoop() {
 // attempt records what a peer presented during one handshake, for the
 // log line when it fails.
 type attempt struct {
+	log           zerolog.Logger
+	remote        net.Addr
 	mu            sync.Mutex
 	identity      Identity
 	decryptFailed atomic.Bool
@@ -99,7 +101,7 @@ func (a *attempt) set(id Identity) { a.mu.Lock(); a.identity = id; a.mu.Unlock()
 func (a *attempt) get() Identity   { a.mu.Lock(); defer a.mu.Unlock(); return a.identity }
 
 func (l *dtlsListener) handshake(pc *peerConn) {
-	var att attempt
+	att := attempt{log: l.log, remote: pc.raddr}
 	conn, err := piondtls.ServerWithOptions(pc, pc.raddr, l.serverOptions(pc, &att)...)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(l.ctx, l.cfg.HandshakeTimeout)

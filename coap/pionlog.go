@@ -33,8 +33,11 @@ func (p pionScoped) Trace(string)          {}
 func (p pionScoped) Tracef(string, ...any) {}
 func (p pionScoped) Debug(msg string)      { p.log.Trace().Msg(msg) }
 func (p pionScoped) Debugf(f string, args ...any) {
-	if p.att != nil && strings.Contains(f, "decrypt failed") {
-		p.att.decryptFailed.Store(true)
+	if p.att != nil && strings.Contains(f, "decrypt failed") && !p.att.decryptFailed.Swap(true) {
+		// Say so now: the handshake itself only ends at its timeout.
+		id := p.att.get()
+		p.att.log.Warn().Str("identity", id.Name).Str("remote", addrString(p.att.remote)).
+			Msg("dtls records failed authentication during the handshake: wrong PSK?")
 	}
 	p.log.Trace().Msgf(f, args...)
 }

@@ -2,13 +2,6 @@ package coap
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
@@ -152,14 +145,13 @@ func waitFor(t testing.TB, cond func() bool) {
 }
 
 func TestX509(t *testing.T) {
-	ca, caKey := newCA(t)
-	serverCert := issue(t, ca, caKey, "fotad")
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
+	ca := coaptest.NewCA(t)
+	serverCert := ca.Issue(t, "fotad")
+	pool := ca.Pool()
 	s := startServer(t, func(c *Config) { c.Certificate = &serverCert; c.ClientCAs = pool })
 
 	t.Run("verified device", func(t *testing.T) {
-		devCert := issue(t, ca, caKey, "urn:dev:cert-1")
+		devCert := ca.Issue(t, "urn:dev:cert-1")
 		c, err := DialDTLS(context.Background(), s.DTLSAddr().String(), ClientConfig{
 			Certificate: &devCert, RootCAs: pool, ServerName: "fotad", HandshakeTimeout: 3 * time.Second,
 		})
@@ -172,8 +164,7 @@ func TestX509(t *testing.T) {
 		}
 	})
 	t.Run("foreign CA", func(t *testing.T) {
-		other, otherKey := newCA(t)
-		devCert := issue(t, other, otherKey, "urn:dev:evil")
+		devCert := coaptest.NewCA(t).Issue(t, "urn:dev:evil")
 		before := s.Stats().Handshakes[HandshakeFailed] + s.Stats().Handshakes[HandshakeBadCertificate]
 		_, err := DialDTLS(context.Background(), s.DTLSAddr().String(), ClientConfig{
 			Certificate: &devCert, RootCAs: pool, ServerName: "fotad", HandshakeTimeout: 3 * time.Second,
@@ -186,39 +177,6 @@ func TestX509(t *testing.T) {
 			return st[HandshakeFailed]+st[HandshakeBadCertificate] > before
 		})
 	})
-}
-
-func newCA(t testing.TB) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(der)
-	return ca, key
-}
-
-func issue(t testing.TB, ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string) tls.Certificate {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, DNSNames: []string{cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 // sessionsByIdentity lists the server's open sessions of one identity.
