@@ -152,15 +152,7 @@ func (c *childServer) rss(b testing.TB) int64 {
 // metric reads one unlabelled sample from the child's /metrics.
 func (c *childServer) metric(b testing.TB, name string) float64 {
 	b.Helper()
-	req, _ := http.NewRequest("GET", "http://"+c.api+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(body), "\n") {
+	for _, line := range strings.Split(string(c.get(b, "/metrics")), "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			f, _ := strconv.ParseFloat(v, 64)
 			return f
@@ -168,6 +160,23 @@ func (c *childServer) metric(b testing.TB, name string) float64 {
 	}
 	b.Fatalf("metric %s not found", name)
 	return 0
+}
+
+// get fetches an admin API path from the child with its token.
+func (c *childServer) get(b testing.TB, path string) []byte {
+	b.Helper()
+	req, _ := http.NewRequest("GET", "http://"+c.api+path, nil)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: HTTP %d %v", path, resp.StatusCode, err)
+	}
+	return body
 }
 
 // report measures the child at rest: the runtime collects at least every
@@ -201,21 +210,13 @@ func (c *childServer) report(b *testing.B, phase string, n int, baseRSS int64, b
 // collect makes the child run a garbage collection.
 func (c *childServer) collect(b testing.TB) {
 	b.Helper()
-	c.saveProfile(b, "heap?gc=1", os.DevNull)
+	c.get(b, "/debug/pprof/heap?gc=1")
 }
 
-// saveProfile fetches a pprof profile from the child.
+// saveProfile writes a pprof profile of the child to path.
 func (c *childServer) saveProfile(b testing.TB, name, path string) {
 	b.Helper()
-	req, _ := http.NewRequest("GET", "http://"+c.api+"/debug/pprof/"+name, nil)
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if err := os.WriteFile(path, body, 0o644); err != nil && path != os.DevNull {
+	if err := os.WriteFile(path, c.get(b, "/debug/pprof/"+name), 0o644); err != nil {
 		b.Fatal(err)
 	}
 }
