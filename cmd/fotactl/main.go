@@ -58,6 +58,10 @@ Commands:
                               show a device or a registered endpoint
   device rm ENDPOINT          remove a device
   registrations [--json]      list live registrations, provisioned or not (also: reg list)
+  delta create --old OLD --new NEW --out PATCH [--format native|pelion] [--thumb]
+                              make a patch locally; prints its size and RAM bound
+  delta apply --old OLD --patch PATCH --out NEW [--new-sha256 HEX]
+                              rebuild an image and check its digest
   version                     print the version of fotactl
 
 Global flags (before or after the command):
@@ -94,6 +98,8 @@ func (c *cli) run(args []string) int {
 		err = c.device(rest)
 	case "registrations", "registration", "reg", "regs":
 		err = c.registrations(rest)
+	case "delta":
+		err = c.deltaCmd(rest)
 	case "version":
 		err = c.version(rest)
 	case "help":

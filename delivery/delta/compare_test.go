@@ -55,7 +55,7 @@ func BenchmarkPatchSizes(b *testing.B) {
 	dir := b.TempDir()
 	var tab bytes.Buffer
 	w := tabwriter.NewWriter(&tab, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "pair\tnew B\tours\tours %\tours+thumb\tbsdiff\tbsdiff %\tours/bsdiff\txdelta3 -9\tzstd -19\tours ms\tbsdiff ms\tours MB\tbsdiff MB\tRAM bound\t")
+	fmt.Fprintln(w, "pair\tnew B\tours\tours %\tours+thumb\tpelion\tbsdiff\tbsdiff %\tours/bsdiff\txdelta3 -9\tzstd -19\tours ms\tbsdiff ms\tours MB\tbsdiff MB\tRAM bound\t")
 	for _, p := range pairs {
 		var ms runtime.MemStats
 		runtime.GC()
@@ -73,14 +73,18 @@ func BenchmarkPatchSizes(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		pel, err := CreatePelion(p.old, p.new, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
 		bs, bt, brss := peer(b, dir, "bsdiff", func(o, n, out string) []string { return []string{o, n, out} }, p.old, p.new)
 		xd, _, _ := peer(b, dir, "xdelta3", func(o, n, out string) []string { return []string{"-9", "-e", "-f", "-s", o, n, out} }, p.old, p.new)
 		zs, _, _ := peer(b, dir, "zstd", func(o, n, out string) []string {
 			return []string{"-q", "-19", "-f", "--patch-from=" + o, n, "-o", out}
 		}, p.old, p.new)
 		pct := func(n int) string { return fmt.Sprintf("%.2f", 100*float64(n)/float64(max(1, len(p.new)))) }
-		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%d\t%d\t%s\t%.2f\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t\n",
-			strings.ReplaceAll(p.name, " ", "_"), len(p.new), len(patch), pct(len(patch)), len(thumb), bs, pct(bs),
+		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%d\t%d\t%d\t%s\t%.2f\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t\n",
+			strings.ReplaceAll(p.name, " ", "_"), len(p.new), len(patch), pct(len(patch)), len(thumb), len(pel), bs, pct(bs),
 			float64(len(patch))/float64(max(1, bs)), xd, zs,
 			el.Seconds()*1000, bt.Seconds()*1000, float64(alloc)/(1<<20), float64(brss)/1024, RAMBound)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -250,5 +251,50 @@ func TestRAMBoundIsDeclared(t *testing.T) {
 	h, err := ParseHeader(create(t, syntheticPairs(t)[5]))
 	if err != nil || h.RAMBound != RAMBound {
 		t.Fatalf("header RAM bound %d (%v), want %d", h.RAMBound, err, RAMBound)
+	}
+}
+
+// TestApplierAllocatesOnlyAtStart checks that feeding a patch byte by byte
+// allocates nothing per chunk: the applier's memory is what NewApplier
+// made, whatever the patch says.
+func TestApplierAllocatesOnlyAtStart(t *testing.T) {
+	p := syntheticPairs(t)[6]
+	patch := create(t, p)
+	old := bytes.NewReader(p.old)
+	allocs := testing.AllocsPerRun(3, func() {
+		a := NewApplier(old, int64(len(p.old)), io.Discard, 0)
+		for i := range patch {
+			if _, err := a.Write(patch[i : i+1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := a.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 30 {
+		t.Fatalf("%v allocations to apply a %d-byte patch in 1-byte chunks", allocs, len(patch))
+	}
+}
+
+func TestTwoMegabyteImage(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	old := make([]byte, 2<<20)
+	for i := range old {
+		// Firmware-like: repeated 4 KB "functions" with variations.
+		old[i] = byte(i%4096) ^ byte(rng.IntN(4))
+	}
+	new := splice(rng, mutate(rng, old, 500), 50)
+	for _, thumb := range []bool{false, true} {
+		patch, err := CreateWith(old, new, Options{Thumb: thumb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{1, 1024} {
+			got, err := applyChunked(old, patch, n)
+			if err != nil || !bytes.Equal(got, new) {
+				t.Fatalf("thumb %v, chunk %d: %v", thumb, n, err)
+			}
+		}
 	}
 }
