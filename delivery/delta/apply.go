@@ -49,6 +49,8 @@ type Applier struct {
 	// complete, and how many new-image bytes have been released.
 	pend     []byte
 	released uint64
+
+	err error // the first error; every later call returns it
 }
 
 // NewApplier applies a patch to the old image of oldSize bytes, writing the
@@ -81,8 +83,18 @@ func (a *Applier) thumb() bool { return a.hdr.Flags&FlagThumb != 0 }
 // after Resume, feed the patch from this offset.
 func (a *Applier) Received() int64 { return int64(len(a.hdrBuf)) + int64(a.received) }
 
-// Write feeds the next patch bytes.
+// Write feeds the next patch bytes. After an error the applier is
+// unusable: every later call returns the same error.
 func (a *Applier) Write(p []byte) (int, error) {
+	if a.err != nil {
+		return 0, a.err
+	}
+	n, err := a.write(p)
+	a.err = err
+	return n, err
+}
+
+func (a *Applier) write(p []byte) (int, error) {
 	n := len(p)
 	if a.phase == phaseHeader {
 		k := min(HeaderSize-len(a.hdrBuf), len(p))
@@ -171,7 +183,8 @@ func (a *Applier) decode(p []byte) error {
 		if err := a.unit(); err != nil {
 			return err
 		}
-		if a.rc.over > 0 && !a.final() || a.rc.over > maxOverread {
+		// Past the body only in the unit that completes the image.
+		if a.rc.over > 0 && (!a.final() || a.phase != phaseDone) || a.rc.over > maxOverread {
 			return fmt.Errorf("%w: stream ends inside a symbol", ErrCorrupt)
 		}
 	}
@@ -229,7 +242,10 @@ func (a *Applier) nextByte() error {
 		if err != nil {
 			return err
 		}
-		d := a.rc.diffByte(a.m, &a.ctx)
+		d, ok := a.rc.diffByte(a.m, &a.ctx)
+		if !ok {
+			return fmt.Errorf("%w: diff byte out of range at new offset %d", ErrCorrupt, a.ctx.pos)
+		}
 		b := old + d
 		a.ctx.diffDone(d, b)
 		a.emit(b)
@@ -248,7 +264,9 @@ func (a *Applier) nextByte() error {
 			a.releasePending()
 		}
 	}
-	if len(a.outBuf) == cap(a.outBuf) {
+	// emit may release up to four bytes at once (Thumb): flush early
+	// enough that the buffer never grows.
+	if len(a.outBuf) > cap(a.outBuf)-4 {
 		return a.flush()
 	}
 	return nil
@@ -350,6 +368,9 @@ func (a *Applier) flush() error {
 // Close checks that the patch was complete and the new image is the one
 // the patch promised.
 func (a *Applier) Close() error {
+	if a.err != nil {
+		return a.err
+	}
 	if err := a.flush(); err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@ func BenchmarkPatchSizes(b *testing.B) {
 	dir := b.TempDir()
 	var tab bytes.Buffer
 	w := tabwriter.NewWriter(&tab, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "pair\tnew B\tours\tours %\tours+thumb\tpelion\tbsdiff\tbsdiff %\tours/bsdiff\txdelta3 -9\tzstd -19\tours ms\tbsdiff ms\tours MB\tbsdiff MB\tRAM bound\t")
+	fmt.Fprintln(w, "pair\tnew B\tours\tours %\tours+thumb\tpelion\tbsdiff\tbsdiff %\tours/bsdiff\txdelta3 -9\tzstd -19\tours ms\tbsdiff ms\tours alloc MB\tbsdiff maxRSS MB\tRAM bound\t")
 	for _, p := range pairs {
 		var ms runtime.MemStats
 		runtime.GC()

@@ -259,7 +259,16 @@ func TestRAMBoundIsDeclared(t *testing.T) {
 // made, whatever the patch says.
 func TestApplierAllocatesOnlyAtStart(t *testing.T) {
 	p := syntheticPairs(t)[6]
-	patch := create(t, p)
+	for _, thumb := range []bool{false, true} {
+		patch, err := CreateWith(p.old, p.new, Options{Thumb: thumb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAllocs(t, p, patch)
+	}
+}
+
+func checkAllocs(t *testing.T, p pair, patch []byte) {
 	old := bytes.NewReader(p.old)
 	allocs := testing.AllocsPerRun(3, func() {
 		a := NewApplier(old, int64(len(p.old)), io.Discard, 0)

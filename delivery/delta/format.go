@@ -83,6 +83,9 @@ func ParseHeader(b []byte) (Header, error) {
 	h.RAMBound = binary.LittleEndian.Uint32(b[20:])
 	copy(h.OldHash[:], b[24:56])
 	copy(h.NewHash[:], b[56:88])
+	if h.NewSize == 0 && h.BodySize != 0 {
+		return h, fmt.Errorf("%w: %d-byte body for an empty image", ErrHeader, h.BodySize)
+	}
 	if h.NewSize > 0 && h.BodySize < 4 {
 		return h, fmt.Errorf("%w: %d-byte body for a %d-byte image", ErrHeader, h.BodySize, h.NewSize)
 	}

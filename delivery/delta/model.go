@@ -167,11 +167,14 @@ func (d *rcDecoder) uint(im *intModel) (uint64, bool) {
 	return 1<<uint(n-1) | d.direct(n-1), true
 }
 
-func (d *rcDecoder) diffByte(m *models, c *context) byte {
+// diffByte decodes a diff byte; false for the tree value 255, which would
+// stand for 256.
+func (d *rcDecoder) diffByte(m *models, c *context) (byte, bool) {
 	if d.bit(&m.zero[c.zeroRun]) == 0 {
-		return 0
+		return 0, true
 	}
-	return d.tree(&m.diff[c.pos&3]) + 1
+	v := d.tree(&m.diff[c.pos&3])
+	return v + 1, v != 255
 }
 
 func (d *rcDecoder) extraByte(m *models, c *context) byte {

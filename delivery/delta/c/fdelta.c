@@ -312,7 +312,7 @@ static int start(fd_applier *a)
 	if (a->new_size > 0 && a->body_size < 4)
 		return FD_E_HEADER;
 	/* docs §1 step 4: an empty new image has an empty body. (The Go
-	 * applier accepts and ignores a body here; see the report.) */
+	 * reference applier accepts and ignores a body here.) */
 	if (a->new_size == 0 && a->body_size != 0)
 		return FD_E_HEADER;
 	if (ram_bound > FD_RAM_MAX || ram_bound < FD_RAM_BOUND)
@@ -382,10 +382,13 @@ static int next_byte_unit(fd_applier *a, dec *d)
 		uint8_t old, diff = 0;
 		if ((err = old_byte_t(a, a->old_pos, &old)) != FD_OK)
 			return err;
-		if (bit(d, &a->prob[P_ZERO + a->zero_run]) != 0)
-			/* A byte, as in Go: tree value 255 gives 1 + 255 = 0,
-			 * which then counts as a zero diff for zero_run. */
-			diff = (uint8_t)(1 + tree(d, &a->prob[P_DIFF + 256 * (a->new_pos & 3)], 8));
+		if (bit(d, &a->prob[P_ZERO + a->zero_run]) != 0) {
+			/* A non-zero diff is 1 + 0..254; 255 would be 256. */
+			uint32_t v = tree(d, &a->prob[P_DIFF + 256 * (a->new_pos & 3)], 8);
+			if (v == 255)
+				return FD_E_CORRUPT;
+			diff = (uint8_t)(1 + v);
+		}
 		b = (uint8_t)(old + diff);
 		if (diff == 0) {
 			if (a->zero_run < 15)
@@ -458,9 +461,9 @@ static int decode(fd_applier *a, const uint8_t *chunk, size_t len)
 		}
 		if (err != FD_OK)
 			break;
-		/* Past the body only once all of it is here, and at most 4
-		 * bytes in all (docs §2.1; counted as the Go applier does). */
-		if ((d.over > 0 && !final) || d.over > MAX_OVERREAD) {
+		/* Past the body only in the unit that completes the image,
+		 * and at most 4 bytes (docs §2.1). */
+		if ((d.over > 0 && (!final || a->phase != PHASE_DONE)) || d.over > MAX_OVERREAD) {
 			err = FD_E_CORRUPT;
 			break;
 		}

@@ -3,7 +3,7 @@
  * (docs/delta-format.md), for devices.
  *
  * C99, no heap, no libc beyond <stdint.h>, <stddef.h> and <string.h>
- * (memcpy, memmove, memset). All state lives in one fd_applier of fixed
+ * (memcpy, memmove, memset, memcmp). All state lives in one fd_applier of fixed
  * size (static-asserted to fit the format's 7,418-byte RAM bound); the
  * applier keeps no static variables. Both header flags of version 1 are
  * implemented: plain patches and the ARM Thumb-2 branch transform (§2.4).
@@ -24,7 +24,9 @@
  * completes the 92-byte header). The new image is then passed to write_new
  * strictly in order, in pieces of at most FD_OUT_BUF bytes, and never read
  * back. Every byte decoded during an fd_write call has been passed to
- * write_new when the call returns.
+ * write_new when the call returns. Stack use on a Cortex-M4 (-Os) is
+ * about 320 bytes plus the callbacks' own. A chunk must not lie inside the
+ * fd_applier.
  *
  * Errors are sticky: once fd_write or fd_finish has returned an error, every
  * later call returns it again (except FD_E_INCOMPLETE from fd_finish, which
@@ -41,7 +43,8 @@
  * bytes of the new image and feeds the patch from offset fd_patch_offset().
  * The saved bytes are only valid for the same build of this file (same
  * struct layout, checked by fd_rebind) and the same old image; protect them
- * with the device's own checksum.
+ * with the device's own checksum. (They are the struct's own layout, not
+ * the Go applier's serialisation of docs §4.)
  */
 #ifndef FDELTA_H
 #define FDELTA_H
@@ -163,7 +166,7 @@ typedef struct fd_applier {
 /* The whole applier must fit the RAM every version 1 patch declares. */
 typedef char fd_applier_fits_ram_bound[(sizeof(fd_applier) <= FD_RAM_BOUND) ? 1 : -1];
 typedef char fd_ram_max_at_least_bound[(FD_RAM_MAX >= FD_RAM_BOUND) ? 1 : -1];
-typedef char fd_old_cache_fits_u16[(FD_OLD_CACHE >= 1 && FD_OLD_CACHE <= 65535) ? 1 : -1];
+typedef char fd_old_cache_in_range[(FD_OLD_CACHE >= 4 && FD_OLD_CACHE <= 65535) ? 1 : -1];
 typedef char fd_out_buf_fits_u16[(FD_OUT_BUF >= 1 && FD_OUT_BUF <= 65535) ? 1 : -1];
 
 /* fd_init starts applying a patch to an old image of old_size bytes. */
