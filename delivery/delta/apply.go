@@ -36,10 +36,14 @@ type Applier struct {
 	rc       rcDecoder
 	m        *models
 	ctx      context
-	cur      op    // what remains of the operation being applied
-	oldPos   int64 // next old byte a diff adds to
-	carry    []byte
-	hash     hash.Hash
+	cur      op // what remains of the operation being applied
+	// A long zero run: zeros still to write, then (nonzero) whether the
+	// next diff byte is known to be non-zero.
+	zerosLeft uint32
+	nonzero   bool
+	oldPos    int64 // next old byte a diff adds to
+	carry     []byte
+	hash      hash.Hash
 
 	oldBuf    []byte
 	oldBufPos int64
@@ -242,9 +246,9 @@ func (a *Applier) nextByte() error {
 		if err != nil {
 			return err
 		}
-		d, ok := a.rc.diffByte(a.m, &a.ctx)
-		if !ok {
-			return fmt.Errorf("%w: diff byte out of range at new offset %d", ErrCorrupt, a.ctx.pos)
+		d, err := a.nextDiff()
+		if err != nil {
+			return err
 		}
 		b := old + d
 		a.ctx.diffDone(d, b)
@@ -270,6 +274,34 @@ func (a *Applier) nextByte() error {
 		return a.flush()
 	}
 	return nil
+}
+
+// nextDiff decodes the next diff byte of the current operation (docs §2.3).
+func (a *Applier) nextDiff() (byte, error) {
+	if a.zerosLeft == 0 && !a.nonzero && a.ctx.zeroRun == maxZeroRun {
+		k, ok := a.rc.uint(&a.m.zeroRun)
+		if !ok || k > uint64(a.cur.Diff) {
+			return 0, fmt.Errorf("%w: zero run past its operation at new offset %d", ErrCorrupt, a.ctx.pos)
+		}
+		a.zerosLeft, a.nonzero = uint32(k), k < uint64(a.cur.Diff)
+	}
+	switch {
+	case a.zerosLeft > 0:
+		a.zerosLeft--
+		return 0, nil
+	case a.nonzero:
+		a.nonzero = false
+		v := a.rc.tree(&a.m.diff[a.ctx.pos&3])
+		if v == 255 {
+			return 0, fmt.Errorf("%w: diff byte out of range at new offset %d", ErrCorrupt, a.ctx.pos)
+		}
+		return v + 1, nil
+	}
+	d, ok := a.rc.diffByte(a.m, &a.ctx)
+	if !ok {
+		return 0, fmt.Errorf("%w: diff byte out of range at new offset %d", ErrCorrupt, a.ctx.pos)
+	}
+	return d, nil
 }
 
 // oldByte reads the old image through a small cache: diffs walk it forward.

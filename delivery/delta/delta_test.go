@@ -287,13 +287,8 @@ func checkAllocs(t *testing.T, p pair, patch []byte) {
 }
 
 func TestTwoMegabyteImage(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 8))
-	old := make([]byte, 2<<20)
-	for i := range old {
-		// Firmware-like: repeated 4 KB "functions" with variations.
-		old[i] = byte(i%4096) ^ byte(rng.IntN(4))
-	}
-	new := splice(rng, mutate(rng, old, 500), 50)
+	p := largePair()
+	old, new := p.old, p.new
 	for _, thumb := range []bool{false, true} {
 		patch, err := CreateWith(old, new, Options{Thumb: thumb})
 		if err != nil {

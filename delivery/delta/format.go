@@ -94,7 +94,7 @@ func ParseHeader(b []byte) (Header, error) {
 
 // Applier RAM, in bytes, by what holds it. The models dominate.
 const (
-	modelRAM   = 3281 * 2
+	modelRAM   = 3345 * 2
 	carryRAM   = maxUnitInput // input carried between chunks
 	oldBufRAM  = 256          // old-image read cache
 	outBufRAM  = 256          // new-image write buffer

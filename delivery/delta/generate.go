@@ -61,13 +61,35 @@ func encodeOps(old, new []byte, ops []op) []byte {
 		}
 		e.op(m, op{Seek: seek, Diff: o.Diff, Extra: o.Extra})
 		seek = o.Seek
-		n := int(c.pos)
-		for i, d := range diff {
-			e.diffByte(m, &c, d, new[n+i])
-		}
+		e.diffRun(m, &c, diff, new[c.pos:])
 		for _, b := range extra {
 			e.extraByte(m, &c, b)
 		}
 	})
 	return e.finish()
+}
+
+// diffRun codes the diff bytes of one operation; newBytes starts at the
+// first new byte they make.
+func (e *rcEncoder) diffRun(m *models, c *context, diff, newBytes []byte) {
+	for i := 0; i < len(diff); {
+		if c.zeroRun < maxZeroRun {
+			e.diffByte(m, c, diff[i], newBytes[i])
+			i++
+			continue
+		}
+		k := 0
+		for i+k < len(diff) && diff[i+k] == 0 {
+			k++
+		}
+		e.uint(&m.zeroRun, uint64(k))
+		for j := 0; j < k; j++ {
+			c.diffDone(0, newBytes[i+j])
+		}
+		if i += k; i < len(diff) {
+			e.tree(&m.diff[c.pos&3], diff[i]-1)
+			c.diffDone(diff[i], newBytes[i])
+			i++
+		}
+	}
 }

@@ -127,10 +127,11 @@ func (d *rcDecoder) next() byte {
 }
 
 // Most input one unit can consume: a bit reads at most two bytes, a direct
-// bit one. A byte is 9 bits; an operation is a sign and three integers of
-// a 6-bit length and up to 39 direct bits.
+// bit one. A byte is 9 bits, or a zero-run integer and 8 bits; an operation
+// is a sign and three integers of a 6-bit length and up to 39 direct bits.
 const (
-	maxByteInput = 9 * 2
+	maxIntInput  = 6*2 + 39
+	maxByteInput = maxIntInput + 8*2
 	maxOpInput   = 2 + 3*(6*2+39)
 	maxUnitInput = 160
 	maxOverread  = 4

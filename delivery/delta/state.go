@@ -40,6 +40,8 @@ func (a *Applier) MarshalBinary() ([]byte, error) {
 	put(a.oldPos)
 	put(int64(a.cur.Diff))
 	put(int64(a.cur.Extra))
+	put(a.zerosLeft)
+	put(a.nonzero)
 	b.WriteByte(byte(len(a.carry)))
 	b.Write(a.carry)
 	put(a.released)
@@ -97,7 +99,7 @@ func (a *Applier) restore(r *bytes.Reader) error {
 	var zeroRun uint8
 	var diff, extra int64
 	get := func(v any) error { return binary.Read(r, binary.LittleEndian, v) }
-	for _, v := range []any{&a.received, &a.rc.rng, &a.rc.code, &zeroRun, &a.ctx.prev, &a.ctx.pos, &a.oldPos, &diff, &extra} {
+	for _, v := range []any{&a.received, &a.rc.rng, &a.rc.code, &zeroRun, &a.ctx.prev, &a.ctx.pos, &a.oldPos, &diff, &extra, &a.zerosLeft, &a.nonzero} {
 		if err := get(v); err != nil {
 			return err
 		}
@@ -109,7 +111,8 @@ func (a *Applier) restore(r *bytes.Reader) error {
 }
 
 func (a *Applier) restoreRest(r *bytes.Reader, zeroRun uint8, diff, extra int64) error {
-	if zeroRun > 15 || diff < 0 || extra < 0 || a.received > a.hdr.BodySize ||
+	if zeroRun > maxZeroRun || diff < 0 || extra < 0 || a.received > a.hdr.BodySize ||
+		int64(a.zerosLeft) > diff || a.nonzero && int64(a.zerosLeft) >= diff ||
 		a.ctx.pos+uint64(diff)+uint64(extra) > uint64(a.hdr.NewSize) ||
 		a.oldPos < 0 || a.oldPos+diff > a.oldSize {
 		return errors.New("state out of range")

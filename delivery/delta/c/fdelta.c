@@ -23,7 +23,8 @@ enum {
 
 /* Offsets in prob[] (docs §2.2, in its table's order). */
 #define P_ZERO 0
-#define P_DIFF (P_ZERO + 16)
+#define P_ZRUN (P_ZERO + 16)
+#define P_DIFF (P_ZRUN + 64)
 #define P_EXTRA (P_DIFF + 4 * 256)
 #define P_SEEK_LEN (P_EXTRA + 8 * 256)
 #define P_DIFF_LEN (P_SEEK_LEN + 64)
@@ -35,7 +36,7 @@ typedef char fd_prob_count_matches[(P_SEEK_SIGN + 1 == FD_NPROBS) ? 1 : -1];
  * three integers of 6 tree bits and up to 39 direct bits, a tree bit reads
  * at most 2 bytes, a direct bit 1; a byte is at most 9 tree bits. */
 #define MAX_OP_INPUT (2 + 3 * (6 * 2 + 39))
-#define MAX_BYTE_INPUT (9 * 2)
+#define MAX_BYTE_INPUT ((6 * 2 + 39) + 8 * 2)
 #define MAX_OVERREAD 4
 #define MAX_INT_BITS 40
 typedef char fd_carry_holds_unit[(MAX_OP_INPUT < FD_CARRY && FD_HEADER_SIZE <= FD_CARRY) ? 1 : -1];
@@ -382,9 +383,20 @@ static int next_byte_unit(fd_applier *a, dec *d)
 		uint8_t old, diff = 0;
 		if ((err = old_byte_t(a, a->old_pos, &old)) != FD_OK)
 			return err;
-		if (bit(d, &a->prob[P_ZERO + a->zero_run]) != 0) {
+		if (!a->zeros_left && !a->nonzero && a->zero_run == 15) {
+			/* A zero run that reached 15 goes on as one integer. */
+			uint64_t k;
+			if (!get_uint(d, &a->prob[P_ZRUN], &k) || k > a->diff_left)
+				return FD_E_CORRUPT;
+			a->zeros_left = (uint32_t)k;
+			a->nonzero = k < a->diff_left;
+		}
+		if (a->zeros_left) {
+			a->zeros_left--;
+		} else if (a->nonzero || bit(d, &a->prob[P_ZERO + a->zero_run]) != 0) {
 			/* A non-zero diff is 1 + 0..254; 255 would be 256. */
 			uint32_t v = tree(d, &a->prob[P_DIFF + 256 * (a->new_pos & 3)], 8);
+			a->nonzero = 0;
 			if (v == 255)
 				return FD_E_CORRUPT;
 			diff = (uint8_t)(1 + v);
@@ -570,6 +582,8 @@ int fd_rebind(fd_applier *a, fd_read_old rd, fd_write_new wr, void *ctx)
 	     a->hdr_len <= FD_HEADER_SIZE &&
 	     (a->phase == PHASE_HEADER || a->hdr_len == FD_HEADER_SIZE) &&
 	     a->carry_len <= FD_CARRY && a->zero_run <= 15 && a->out_len == 0 &&
+	     a->zeros_left <= a->diff_left && a->nonzero <= 1 &&
+	     (!a->nonzero || a->zeros_left < a->diff_left) &&
 	     a->flags <= 1 && a->pend_len <= 3 && a->released <= a->new_pos && a->released + a->pend_len == a->new_pos &&
 	     (a->pend_len == 0 || (a->flags & 1) != 0) &&
 	     a->received <= a->body_size && a->new_pos <= a->new_size &&

@@ -83,8 +83,8 @@ enum {
 
 /* Format constants. */
 #define FD_HEADER_SIZE 92
-#define FD_RAM_BOUND 7418u /* ram_bound of every version 1 patch */
-#define FD_NPROBS 3281     /* adaptive probabilities (docs §2.2) */
+#define FD_RAM_BOUND 7546u /* ram_bound of every version 1 patch */
+#define FD_NPROBS 3345     /* adaptive probabilities (docs §2.2) */
 #define FD_CARRY 160       /* carried input between chunks (docs §3) */
 
 /* Largest ram_bound this device accepts (the RAM it has for the applier).
@@ -134,6 +134,7 @@ typedef struct fd_applier {
 	uint32_t old_pos;    /* next old byte a diff adds to */
 	uint32_t diff_left;  /* of the current operation */
 	uint32_t extra_left;
+	uint32_t zeros_left; /* of a long zero run (docs §2.3) */
 	uint32_t cache_pos;  /* old-image offset of cache[0] */
 	uint16_t cache_len;  /* valid bytes in cache */
 	uint16_t out_len;    /* bytes waiting in out (0 between calls) */
@@ -144,7 +145,7 @@ typedef struct fd_applier {
 	uint8_t zero_run;    /* zero diff bytes just decoded, capped at 15 */
 	uint8_t prev;        /* last decoded new-image byte */
 	uint8_t pend_len;    /* Thumb: decoded bytes held back (0-3 between units) */
-	uint8_t pad_;
+	uint8_t nonzero;     /* after a long zero run: the next diff byte is non-zero */
 	uint8_t pend[4];     /* Thumb: the held-back bytes */
 	uint8_t new_sha256[FD_SHA256_SIZE]; /* from the header */
 	fd_sha256 sha;                      /* of the new image */
