@@ -44,23 +44,18 @@ func thumbDecode(b []byte, pos int64) {
 }
 
 // thumbForward returns a transformed copy of img.
-func thumbForward(img []byte) []byte {
-	out := append([]byte(nil), img...)
-	for i := 0; i+4 <= len(out); i += 2 {
-		if thumbCandidate(out[i : i+4]) {
-			thumbEncode(out[i:i+4], int64(i))
-		}
-	}
-	return out
-}
+func thumbForward(img []byte) []byte { return thumbAll(img, thumbEncode) }
 
-// thumbInverse undoes thumbForward on a whole image (tests and the generator's
-// self-check use it; the applier undoes it as it writes).
-func thumbInverse(img []byte) []byte {
+// thumbInverse undoes thumbForward on a whole image (the applier undoes it
+// byte by byte as it writes; tests use this).
+func thumbInverse(img []byte) []byte { return thumbAll(img, thumbDecode) }
+
+// thumbAll applies f to every candidate of a copy of img.
+func thumbAll(img []byte, f func(b []byte, pos int64)) []byte {
 	out := append([]byte(nil), img...)
 	for i := 0; i+4 <= len(out); i += 2 {
 		if thumbCandidate(out[i : i+4]) {
-			thumbDecode(out[i:i+4], int64(i))
+			f(out[i:i+4], int64(i))
 		}
 	}
 	return out
