@@ -28,7 +28,7 @@ const (
 	Changed                 Code = 2<<5 | 4
 	Content                 Code = 2<<5 | 5
 	Continue                Code = 2<<5 | 31
-	BadRequest              Code = 4<<5 | 0
+	BadRequest              Code = 4 << 5
 	Unauthorized            Code = 4<<5 | 1
 	BadOption               Code = 4<<5 | 2
 	Forbidden               Code = 4<<5 | 3
@@ -39,7 +39,7 @@ const (
 	PreconditionFailed      Code = 4<<5 | 12
 	RequestEntityTooLarge   Code = 4<<5 | 13
 	UnsupportedFormat       Code = 4<<5 | 15
-	InternalServerError     Code = 5<<5 | 0
+	InternalServerError     Code = 5 << 5
 	NotImplemented          Code = 5<<5 | 1
 	ServiceUnavailable      Code = 5<<5 | 3
 	GatewayTimeout          Code = 5<<5 | 4

@@ -3,8 +3,6 @@ package coap
 // DTLS 1.2 record-layer constants (RFC 6347 §4.1, RFC 9146).
 const (
 	recordHeaderLen        = 13 // type, version, epoch, sequence number, length
-	contentChangeCipher    = 20
-	contentAlert           = 21
 	contentHandshake       = 22
 	contentApplicationData = 23
 	contentTLS12CID        = 25

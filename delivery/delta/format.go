@@ -1,7 +1,6 @@
 package delta
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -104,5 +103,3 @@ const (
 	// RAMBound is what this version's applier needs for any patch.
 	RAMBound = modelRAM + carryRAM + oldBufRAM + outBufRAM + hashRAM + counterRAM + thumbRAM
 )
-
-func emptyHash() [32]byte { return sha256.Sum256(nil) }

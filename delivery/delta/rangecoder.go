@@ -1,7 +1,5 @@
 package delta
 
-import "errors"
-
 // The range coder is LZMA's binary adaptive coder: 32-bit range, 11-bit
 // probabilities adapted by a shift of 5. It is small (a few dozen lines in
 // C), exact in integer arithmetic, and codes a near-certain bit (a zero in
@@ -90,10 +88,6 @@ func (e *rcEncoder) finish() []byte {
 	}
 	return e.out
 }
-
-// errNeedInput is returned inside the decoder when a symbol needs more
-// patch bytes than have arrived; the caller retries once they have.
-var errNeedInput = errors.New("need more input")
 
 // rcDecoder decodes from an input window the applier refills. Its whole
 // state is rng and code (and the caller's models).
