@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Builds the firmware test corpus v1.bin .. v4.bin from the sources in v1/ .. v4/.
+# A version directory holds only what changed: BASE names the version it
+# builds on, REMOVED lists files of that base it drops, and its own files
+# add to or replace the base's.
 # Needs Debian's gcc-arm-none-eabi, binutils-arm-none-eabi and libnewlib-arm-none-eabi.
 # The ELF and map files go to a temporary directory (or to $ELF_DIR if set) and are not kept here.
 set -euo pipefail
@@ -19,30 +22,46 @@ if [[ "$actual_gcc" != "$EXPECTED_GCC" ]]; then
     echo "warning: $actual_gcc differs from $EXPECTED_GCC; the images will not match README.md" >&2
 fi
 
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
 CFLAGS=(
     -mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard
     -std=gnu11 -Os -ffunction-sections -fdata-sections
     -Wall -Wextra
     "-ffile-prefix-map=$here/="
+    "-ffile-prefix-map=$tmp/src/="
 )
 LDFLAGS=(
     -nostartfiles --specs=nano.specs --specs=nosys.specs
     -Wl,--gc-sections -Wl,--build-id=none
-    -T ../cortex-m4.ld
+    -T "$here/cortex-m4.ld"
 )
 
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+# assemble copies the full source tree of version $1 into directory $2.
+assemble() {
+    local v=$1 dst=$2
+    if [[ -f "$v/BASE" ]]; then
+        assemble "$(cat "$v/BASE")" "$dst"
+    fi
+    if [[ -f "$v/REMOVED" ]]; then
+        while read -r f; do rm -f -- "$dst/$f"; done < "$v/REMOVED"
+    fi
+    cp -- "$v"/*.[ch] "$dst"/
+}
+
 
 for v in v1 v2 v3 v4; do
-    mapfile -t srcs < <(cd "$v" && ls -1 -- *.c | sort)
-    mkdir -p "$tmp/$v"
+    src_dir="$tmp/src/$v"
+    mkdir -p "$src_dir" "$tmp/$v"
+    assemble "$v" "$src_dir"
+    mapfile -t srcs < <(cd "$src_dir" && ls -1 -- *.c | sort)
     objs=()
     for src in "${srcs[@]}"; do
-        (cd "$v" && "$CC" "${CFLAGS[@]}" -c -o "$tmp/$v/${src%.c}.o" "$src")
+        (cd "$src_dir" && "$CC" "${CFLAGS[@]}" -c -o "$tmp/$v/${src%.c}.o" "$src")
         objs+=("$tmp/$v/${src%.c}.o")
     done
-    (cd "$v" && "$CC" "${CFLAGS[@]}" "${LDFLAGS[@]}" -Wl,-Map="$tmp/$v.map" -o "$tmp/$v.elf" "${objs[@]}")
+    (cd "$src_dir" && "$CC" "${CFLAGS[@]}" "${LDFLAGS[@]}" -Wl,-Map="$tmp/$v.map" -o "$tmp/$v.elf" "${objs[@]}")
     "$OBJCOPY" -O binary "$tmp/$v.elf" "$v.bin"
     chmod 644 "$v.bin"
     if [[ -n "${ELF_DIR:-}" ]]; then
