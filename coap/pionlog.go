@@ -20,18 +20,26 @@ type pionLogger struct {
 	att *attempt
 }
 
+// NewLogger is called for every connection. The scope is added to each
+// line rather than baked into a child logger: a child logger's context
+// buffer would be held by every live session, for lines that are almost
+// never enabled.
 func (p pionLogger) NewLogger(scope string) logging.LeveledLogger {
-	return pionScoped{p.log.With().Str("pion", scope).Logger(), p.att}
+	return pionScoped{p.log, scope, p.att}
 }
 
 type pionScoped struct {
-	log zerolog.Logger
-	att *attempt
+	log   zerolog.Logger
+	scope string
+	att   *attempt
 }
+
+func (p pionScoped) trace() *zerolog.Event { return p.log.Trace().Str("pion", p.scope) }
+func (p pionScoped) debug() *zerolog.Event { return p.log.Debug().Str("pion", p.scope) }
 
 func (p pionScoped) Trace(string)          {}
 func (p pionScoped) Tracef(string, ...any) {}
-func (p pionScoped) Debug(msg string)      { p.log.Trace().Msg(msg) }
+func (p pionScoped) Debug(msg string)      { p.trace().Msg(msg) }
 func (p pionScoped) Debugf(f string, args ...any) {
 	if p.att != nil && strings.Contains(f, "decrypt failed") && !p.att.decryptFailed.Swap(true) {
 		// Say so now: the handshake itself only ends at its timeout.
@@ -39,11 +47,11 @@ func (p pionScoped) Debugf(f string, args ...any) {
 		p.att.log.Warn().Str("identity", id.Name).Str("remote", addrString(p.att.remote)).
 			Msg("dtls records failed authentication during the handshake: wrong PSK?")
 	}
-	p.log.Trace().Msgf(f, args...)
+	p.trace().Msgf(f, args...)
 }
-func (p pionScoped) Info(msg string)              { p.log.Debug().Msg(msg) }
-func (p pionScoped) Infof(f string, args ...any)  { p.log.Debug().Msgf(f, args...) }
-func (p pionScoped) Warn(msg string)              { p.log.Debug().Msg(msg) }
-func (p pionScoped) Warnf(f string, args ...any)  { p.log.Debug().Msgf(f, args...) }
-func (p pionScoped) Error(msg string)             { p.log.Debug().Msg(msg) }
-func (p pionScoped) Errorf(f string, args ...any) { p.log.Debug().Msgf(f, args...) }
+func (p pionScoped) Info(msg string)              { p.debug().Msg(msg) }
+func (p pionScoped) Infof(f string, args ...any)  { p.debug().Msgf(f, args...) }
+func (p pionScoped) Warn(msg string)              { p.debug().Msg(msg) }
+func (p pionScoped) Warnf(f string, args ...any)  { p.debug().Msgf(f, args...) }
+func (p pionScoped) Error(msg string)             { p.debug().Msg(msg) }
+func (p pionScoped) Errorf(f string, args ...any) { p.debug().Msgf(f, args...) }
