@@ -337,22 +337,38 @@ func (r *Registry) dropReplaced(ctx context.Context, old Registration) {
 	}
 }
 
-// update handles POST /rd/{id}.
-func (r *Registry) update(ctx context.Context, req *coap.Request, regID string) coap.Response {
+// lockOwned finds registration regID, locks its endpoint and checks that
+// the request's identity owns it. On success the caller must call unlock;
+// otherwise it answers with refusal.
+func (r *Registry) lockOwned(req *coap.Request, op, regID string) (cur Registration, unlock func(), refusal *coap.Response) {
 	cur, ok := r.lookupID(regID)
 	if !ok {
-		return r.refused(req, "update", "", refuse(coap.NotFound, "unknown registration %q", regID))
+		resp := r.refused(req, op, "", refuse(coap.NotFound, "unknown registration %q", regID))
+		return cur, nil, &resp
 	}
-	unlock := r.lockEndpoint(cur.Endpoint)
-	defer unlock()
+	unlock = r.lockEndpoint(cur.Endpoint)
 	// Re-read under the endpoint lock: a concurrent request may have
 	// replaced or removed the registration since.
 	if cur, ok = r.lookupID(regID); !ok {
-		return r.refused(req, "update", "", refuse(coap.NotFound, "unknown registration %q", regID))
+		unlock()
+		resp := r.refused(req, op, "", refuse(coap.NotFound, "unknown registration %q", regID))
+		return cur, nil, &resp
 	}
 	if err := r.checkOwner(req, cur); err != nil {
-		return r.refused(req, "update", cur.Endpoint, err)
+		unlock()
+		resp := r.refused(req, op, cur.Endpoint, err)
+		return cur, nil, &resp
 	}
+	return cur, unlock, nil
+}
+
+// update handles POST /rd/{id}.
+func (r *Registry) update(ctx context.Context, req *coap.Request, regID string) coap.Response {
+	cur, unlock, refusal := r.lockOwned(req, "update", regID)
+	if refusal != nil {
+		return *refusal
+	}
+	defer unlock()
 	u, err := ParseUpdate(req, cur.Version)
 	if err != nil {
 		return r.refused(req, "update", cur.Endpoint, err)
@@ -374,18 +390,11 @@ func (r *Registry) update(ctx context.Context, req *coap.Request, regID string) 
 
 // deregister handles DELETE /rd/{id}.
 func (r *Registry) deregister(ctx context.Context, req *coap.Request, regID string) coap.Response {
-	cur, ok := r.lookupID(regID)
-	if !ok {
-		return r.refused(req, "deregister", "", refuse(coap.NotFound, "unknown registration %q", regID))
+	cur, unlock, refusal := r.lockOwned(req, "deregister", regID)
+	if refusal != nil {
+		return *refusal
 	}
-	unlock := r.lockEndpoint(cur.Endpoint)
 	defer unlock()
-	if cur, ok = r.lookupID(regID); !ok {
-		return r.refused(req, "deregister", "", refuse(coap.NotFound, "unknown registration %q", regID))
-	}
-	if err := r.checkOwner(req, cur); err != nil {
-		return r.refused(req, "deregister", cur.Endpoint, err)
-	}
 	if r.store != nil {
 		if err := r.store.DeleteRegistration(ctx, regID); err != nil {
 			return r.failed(req, "deregister", cur.Endpoint, fmt.Errorf("deregister %s: %w", cur.Endpoint, err))
