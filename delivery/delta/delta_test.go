@@ -127,20 +127,31 @@ func applyChunked(old, patch []byte, n int) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
+// checkChunks applies patch to p.old in chunks of every given size and
+// checks the result is p.new.
+func checkChunks(t *testing.T, p pair, patch []byte, sizes []int, apply func(old, patch []byte, n int) ([]byte, error)) {
+	t.Helper()
+	for _, n := range sizes {
+		got, err := apply(p.old, patch, n)
+		if err != nil {
+			t.Fatalf("chunk %d: %v", n, err)
+		}
+		if !bytes.Equal(got, p.new) {
+			t.Fatalf("chunk %d: wrong image", n)
+		}
+	}
+}
+
 func TestEveryChunkSize(t *testing.T) {
 	pairs := append(syntheticPairs(t)[4:7], firmwarePairs(t)...)
 	for _, p := range pairs {
 		t.Run(p.name, func(t *testing.T) {
 			patch := create(t, p)
-			for n := 1; n <= 1024; n++ {
-				got, err := applyChunked(p.old, patch, n)
-				if err != nil {
-					t.Fatalf("chunk %d: %v", n, err)
-				}
-				if !bytes.Equal(got, p.new) {
-					t.Fatalf("chunk %d: wrong image", n)
-				}
+			sizes := make([]int, 1024)
+			for i := range sizes {
+				sizes[i] = i + 1
 			}
+			checkChunks(t, p, patch, sizes, applyChunked)
 		})
 	}
 }

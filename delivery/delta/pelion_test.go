@@ -54,15 +54,7 @@ func TestPelionRoundTrip(t *testing.T) {
 					if !bytes.Equal(got, p.new) {
 						t.Fatalf("rebuilt %d bytes differ from the %d-byte new image", len(got), len(p.new))
 					}
-					for _, n := range []int{1, 3, 64, 512, 1024} {
-						got, err := applyPelionChunked(p.old, patch, n)
-						if err != nil {
-							t.Fatalf("chunk %d: %v", n, err)
-						}
-						if !bytes.Equal(got, p.new) {
-							t.Fatalf("chunk %d: wrong image", n)
-						}
-					}
+					checkChunks(t, p, patch, []int{1, 3, 64, 512, 1024}, applyPelionChunked)
 				})
 			}
 		})

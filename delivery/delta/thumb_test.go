@@ -59,15 +59,7 @@ func TestThumbPatches(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, n := range []int{1, 2, 3, 5, 64, 1024, len(patch) + 1} {
-				got, err := applyChunked(p.old, patch, n)
-				if err != nil {
-					t.Fatalf("chunk %d: %v", n, err)
-				}
-				if !bytes.Equal(got, p.new) {
-					t.Fatalf("chunk %d: wrong image", n)
-				}
-			}
+			checkChunks(t, p, patch, []int{1, 2, 3, 5, 64, 1024, len(patch) + 1}, applyChunked)
 		})
 	}
 }
