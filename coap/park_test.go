@@ -2,7 +2,6 @@ package coap
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -111,29 +110,11 @@ func TestParkedSessionFollowsNATRebinding(t *testing.T) {
 
 func TestParkedSessionEndsWhenDeviceReboots(t *testing.T) {
 	s := startParkingServer(t)
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := pc.LocalAddr().String()
-	c, err := dialPSK(t, s.DTLSAddr(), "dev-1", testKeys["dev-1"], func(c *ClientConfig) { c.PacketConn = pc })
-	if err != nil {
-		t.Fatal(err)
-	}
-	get(t, c, "/first")
+	d := bootDevice(t, s, "127.0.0.1:0")
+	get(t, d.c, "/first")
 	old := onlySession(t, s, "dev-1")
 	waitParked(t, s, old)
-	_ = pc.Close()
-	_ = c.Close()
-	pc2, err := net.ListenPacket("udp", port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c2, err := dialPSK(t, s.DTLSAddr(), "dev-1", testKeys["dev-1"], func(c *ClientConfig) { c.PacketConn = pc2 })
-	if err != nil {
-		t.Fatalf("handshake after reboot: %v", err)
-	}
-	get(t, c2, "/after-reboot")
+	get(t, d.reboot().c, "/after-reboot")
 	select {
 	case <-old.Done():
 	case <-time.After(5 * time.Second):

@@ -245,32 +245,44 @@ func TestWithoutConnectionIDRebindingLosesSession(t *testing.T) {
 	}
 }
 
-func TestRebootedDeviceHandshakesAgainAtOnce(t *testing.T) {
-	s := startServer(t, nil)
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+// device is a test client on a socket it can lose, as a device does when
+// it loses power, and bind again on the same port when it boots.
+type device struct {
+	t    *testing.T
+	s    *Server
+	port string
+	pc   net.PacketConn
+	c    *ClientConn
+}
+
+func bootDevice(t *testing.T, s *Server, port string) *device {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", port)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := pc.LocalAddr().String()
 	c, err := dialPSK(t, s.DTLSAddr(), "dev-1", testKeys["dev-1"], func(c *ClientConfig) { c.PacketConn = pc })
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("handshake from %s: %v", port, err)
 	}
-	get(t, c, "/before-reboot")
-	old := sessionsByIdentity(s, "dev-1")
+	return &device{t: t, s: s, port: pc.LocalAddr().String(), pc: pc, c: c}
+}
 
-	// Power loss: the socket goes away without a close_notify.
-	_ = pc.Close()
-	_ = c.Close()
-	pc2, err := net.ListenPacket("udp", port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c2, err := dialPSK(t, s.DTLSAddr(), "dev-1", testKeys["dev-1"], func(c *ClientConfig) { c.PacketConn = pc2 })
-	if err != nil {
-		t.Fatalf("handshake after reboot: %v", err)
-	}
-	get(t, c2, "/after-reboot")
+// reboot drops the socket without a close_notify and boots again on the
+// same address and port.
+func (d *device) reboot() *device {
+	d.t.Helper()
+	_ = d.pc.Close()
+	_ = d.c.Close()
+	return bootDevice(d.t, d.s, d.port)
+}
+
+func TestRebootedDeviceHandshakesAgainAtOnce(t *testing.T) {
+	s := startServer(t, nil)
+	d := bootDevice(t, s, "127.0.0.1:0")
+	get(t, d.c, "/before-reboot")
+	old := sessionsByIdentity(s, "dev-1")
+	get(t, d.reboot().c, "/after-reboot")
 	waitFor(t, func() bool {
 		now := sessionsByIdentity(s, "dev-1")
 		return len(now) == 1 && now[0] != old[0]
