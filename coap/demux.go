@@ -3,7 +3,9 @@ package coap
 import (
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,11 +27,11 @@ import (
 //     from a new NAT mapping reach their session without parsing the
 //     server's own handshake messages.
 type demux struct {
-	pc     net.PacketConn
+	pc     udpSocket
 	cidLen int
 
 	mu     sync.Mutex
-	byAddr map[string]*peerConn
+	byAddr map[netip.AddrPort]*peerConn
 	byCID  map[string]*peerConn
 	closed bool
 
@@ -47,11 +49,20 @@ var errDemuxClosed = errors.New("dtls listener closed")
 // are dropped and the peer retransmits.
 const acceptBacklog = 1024
 
-func newDemux(pc net.PacketConn, cidLen int) *demux {
+// udpSocket is the part of *net.UDPConn the demultiplexer uses: reads and
+// writes keyed by netip.AddrPort, which cost no allocation per datagram.
+type udpSocket interface {
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+	Close() error
+	LocalAddr() net.Addr
+}
+
+func newDemux(pc udpSocket, cidLen int) *demux {
 	d := &demux{
 		pc:     pc,
 		cidLen: cidLen,
-		byAddr: make(map[string]*peerConn),
+		byAddr: make(map[netip.AddrPort]*peerConn),
 		byCID:  make(map[string]*peerConn),
 		accept: make(chan *peerConn, acceptBacklog),
 		done:   make(chan struct{}),
@@ -65,7 +76,7 @@ func (d *demux) readLoop() {
 	defer d.wg.Done()
 	buf := make([]byte, 64*1024)
 	for {
-		n, addr, err := d.pc.ReadFrom(buf)
+		n, addr, err := d.pc.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -73,12 +84,13 @@ func (d *demux) readLoop() {
 			continue
 		}
 		d.datagramsIn.Add(1)
-		d.route(buf[:n], addr)
+		// A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d.
+		d.route(buf[:n], netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port()))
 	}
 }
 
 // route hands one datagram to its conn, creating a conn for a ClientHello.
-func (d *demux) route(b []byte, addr net.Addr) {
+func (d *demux) route(b []byte, addr netip.AddrPort) {
 	if len(b) < recordHeaderLen {
 		return
 	}
@@ -118,22 +130,22 @@ func (d *demux) route(b []byte, addr net.Addr) {
 
 // lookup finds the conn for a datagram: by Connection ID first, so that a
 // session follows its peer to a new address, then by address.
-func (d *demux) lookup(b []byte, addr net.Addr) *peerConn {
+func (d *demux) lookup(b []byte, addr netip.AddrPort) *peerConn {
 	if cid, ok := recordCID(b, d.cidLen); ok {
 		if c := d.byCID[string(cid)]; c != nil {
-			if key := addr.String(); c.addrKey != key {
-				d.move(c, key)
+			if c.addrKey != addr {
+				d.move(c, addr)
 			}
 			return c
 		}
 		return nil
 	}
-	return d.byAddr[addr.String()]
+	return d.byAddr[addr]
 }
 
 // move re-keys a conn whose peer now sends from another address. Called
 // with d.mu held.
-func (d *demux) move(c *peerConn, key string) {
+func (d *demux) move(c *peerConn, key netip.AddrPort) {
 	if d.byAddr[c.addrKey] == c {
 		delete(d.byAddr, c.addrKey)
 	}
@@ -146,11 +158,11 @@ func (d *demux) move(c *peerConn, key string) {
 // newConn creates the conn for a new handshake from addr, replacing prev
 // (the established session at that address) only once it succeeds. Called
 // with d.mu held; nil when the backlog is full.
-func (d *demux) newConn(addr net.Addr, prev *peerConn) *peerConn {
+func (d *demux) newConn(addr netip.AddrPort, prev *peerConn) *peerConn {
 	c := &peerConn{
 		d:        d,
-		raddr:    addr,
-		addrKey:  addr.String(),
+		raddr:    net.UDPAddrFromAddrPort(addr),
+		addrKey:  addr,
 		prev:     prev,
 		queue:    make(chan packet, queueLen),
 		closed:   make(chan struct{}),
@@ -286,8 +298,32 @@ func (d *demux) close() error {
 const queueLen = 8
 
 type packet struct {
-	data []byte
-	addr net.Addr
+	buf  *[]byte
+	n    int
+	addr *net.UDPAddr
+}
+
+// packetPool recycles the copies of datagrams waiting in a conn's queue;
+// a datagram larger than poolBufSize gets a buffer of its own.
+const poolBufSize = 2048
+
+var packetPool = sync.Pool{New: func() any { b := make([]byte, poolBufSize); return &b }}
+
+func newPacket(b []byte, addr *net.UDPAddr) packet {
+	var buf *[]byte
+	if len(b) <= poolBufSize {
+		buf = packetPool.Get().(*[]byte)
+	} else {
+		big := make([]byte, len(b))
+		buf = &big
+	}
+	return packet{buf: buf, n: copy(*buf, b), addr: addr}
+}
+
+func (p packet) free() {
+	if cap(*p.buf) == poolBufSize {
+		packetPool.Put(p.buf)
+	}
 }
 
 // peerConn is the net.PacketConn pion reads one peer's records from.
@@ -296,7 +332,7 @@ type peerConn struct {
 	raddr net.Addr
 	cid   []byte
 	// Guarded by d.mu:
-	addrKey     string
+	addrKey     netip.AddrPort
 	prev        *peerConn // the session this one replaces once its handshake succeeds
 	established bool
 
@@ -314,14 +350,17 @@ type peerConn struct {
 // generator option).
 func (c *peerConn) connectionID() []byte { return c.cid }
 
-func (c *peerConn) deliver(b []byte, addr net.Addr) {
-	if ua, ok := addr.(*net.UDPAddr); ok {
+func (c *peerConn) deliver(b []byte, addr netip.AddrPort) {
+	ua := c.last.Load()
+	if ua == nil || ua.AddrPort() != addr {
+		ua = net.UDPAddrFromAddrPort(addr)
 		c.last.Store(ua)
 	}
-	p := packet{data: append([]byte(nil), b...), addr: addr}
+	p := newPacket(b, ua)
 	select {
 	case c.queue <- p:
 	default: // full: drop, as a congested link would; DTLS and CoAP retransmit
+		p.free()
 	}
 }
 
@@ -349,7 +388,9 @@ func (c *peerConn) isClosed() bool {
 func (c *peerConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	select {
 	case p := <-c.queue:
-		return copy(b, p.data), p.addr, nil
+		n := copy(b, (*p.buf)[:p.n])
+		p.free()
+		return n, p.addr, nil
 	case <-c.closed:
 		return 0, nil, net.ErrClosed
 	case <-c.deadline.Done():
@@ -366,7 +407,11 @@ func (c *peerConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		return len(b), nil
 	}
 	c.d.datagramsOut.Add(1)
-	return c.d.pc.WriteTo(b, addr)
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, fmt.Errorf("write to %v: not a UDP address", addr)
+	}
+	return c.d.pc.WriteToUDPAddrPort(b, ua.AddrPort())
 }
 
 // Close implements net.PacketConn.

@@ -56,7 +56,7 @@ type dtlsListener struct {
 	wg     sync.WaitGroup
 }
 
-func newDTLSListener(pc net.PacketConn, cfg *Config, stats *counters) *dtlsListener {
+func newDTLSListener(pc udpSocket, cfg *Config, stats *counters) *dtlsListener {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &dtlsListener{
 		demux:  newDemux(pc, cfg.CIDLength),

@@ -325,7 +325,7 @@ func TestForgedClientHelloDoesNotEvictSession(t *testing.T) {
 	waitFor(t, func() bool {
 		s.dtlsLn.demux.mu.Lock()
 		defer s.dtlsLn.demux.mu.Unlock()
-		c := s.dtlsLn.demux.byAddr[pc.LocalAddr().String()]
+		c := s.dtlsLn.demux.byAddr[pc.LocalAddr().(*net.UDPAddr).AddrPort()]
 		return c != nil && c.prev != nil
 	})
 	if got := string(get(t, c, "/during").Payload); got != "psk:dev-1" {
