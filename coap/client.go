@@ -158,29 +158,11 @@ func (c *ClientConn) Done() <-chan struct{} { return c.cc.Done() }
 // do sends req over cc: the one request path for clients and for
 // server-initiated requests.
 func do(ctx context.Context, cc *udpClient.Conn, req Request) (Response, error) {
-	m := cc.AcquireMessage(ctx)
-	defer cc.ReleaseMessage(m)
-	token, err := message.GetToken()
+	m, err := newMessage(ctx, cc, req)
 	if err != nil {
-		return Response{}, fmt.Errorf("coap %s %s: %w", req.Method, req.Path, err)
+		return Response{}, err
 	}
-	m.SetToken(token)
-	m.SetCode(codes.Code(req.Method))
-	if err := m.SetPath(req.Path); err != nil {
-		return Response{}, fmt.Errorf("coap %s %s: %w", req.Method, req.Path, err)
-	}
-	for _, q := range req.Query {
-		m.AddQuery(q)
-	}
-	if req.Accept != NoFormat {
-		m.SetAccept(message.MediaType(req.Accept))
-	}
-	if req.Payload != nil {
-		m.SetBody(bytes.NewReader(req.Payload))
-		if req.ContentFormat != NoFormat {
-			m.SetContentFormat(message.MediaType(req.ContentFormat))
-		}
-	}
+	defer cc.ReleaseMessage(m)
 	resp, err := cc.Do(m)
 	if err != nil {
 		return Response{}, fmt.Errorf("coap %s %s: %w", req.Method, req.Path, err)
@@ -189,10 +171,48 @@ func do(ctx context.Context, cc *udpClient.Conn, req Request) (Response, error) 
 	return newResponse(resp)
 }
 
+// newMessage builds the go-coap message for req; the caller releases it.
+func newMessage(ctx context.Context, cc *udpClient.Conn, req Request) (*pool.Message, error) {
+	m := cc.AcquireMessage(ctx)
+	token := message.Token(req.Token)
+	if token == nil {
+		var err error
+		if token, err = message.GetToken(); err != nil {
+			cc.ReleaseMessage(m)
+			return nil, fmt.Errorf("coap %s %s: %w", req.Method, req.Path, err)
+		}
+	}
+	m.SetToken(token)
+	m.SetCode(codes.Code(req.Method))
+	if err := m.SetPath(req.Path); err != nil {
+		cc.ReleaseMessage(m)
+		return nil, fmt.Errorf("coap %s %s: %w", req.Method, req.Path, err)
+	}
+	for _, q := range req.Query {
+		m.AddQuery(q)
+	}
+	if req.Accept != NoFormat {
+		m.SetAccept(message.MediaType(req.Accept))
+	}
+	if req.Observe != NoObserve {
+		m.SetObserve(uint32(req.Observe - ObserveRegister))
+	}
+	if req.Payload != nil {
+		m.SetBody(bytes.NewReader(req.Payload))
+		if req.ContentFormat != NoFormat {
+			m.SetContentFormat(message.MediaType(req.ContentFormat))
+		}
+	}
+	return m, nil
+}
+
 func newResponse(m *pool.Message) (Response, error) {
 	r := Response{Code: Code(m.Code()), ContentFormat: NoFormat}
 	if cf, err := m.ContentFormat(); err == nil {
 		r.ContentFormat = int(cf)
+	}
+	if seq, err := m.Observe(); err == nil {
+		r.Observed, r.ObserveSeq = true, seq
 	}
 	if lp, err := m.Options().LocationPath(); err == nil && lp != "" {
 		r.LocationPath = strings.Split(strings.TrimPrefix(lp, "/"), "/")

@@ -84,8 +84,14 @@ func (s *Server) handle(w *responsewriter.ResponseWriter[*udpClient.Conn], m *po
 		writeResponse(w, Reply(BadRequest))
 		return
 	}
-	if writeResponse(w, s.cfg.Handler.ServeCoAP(m.Context(), req)) {
+	resp := s.cfg.Handler.ServeCoAP(m.Context(), req)
+	if writeResponse(w, resp) {
 		s.stats.out.Add(1)
+	}
+	if then := resp.Then; then != nil {
+		if !responsewriter.AfterWrite(m.Context(), func() { go then() }) {
+			go then()
+		}
 	}
 }
 
@@ -94,6 +100,11 @@ func writeResponse(w *responsewriter.ResponseWriter[*udpClient.Conn], resp Respo
 	opts := make(message.Options, 0, len(resp.LocationPath))
 	for _, seg := range resp.LocationPath {
 		opts = append(opts, message.Option{ID: message.LocationPath, Value: []byte(seg)})
+	}
+	if resp.Observed {
+		buf := make([]byte, 4)
+		n, _ := message.EncodeUint32(buf, resp.ObserveSeq)
+		opts = append(opts, message.Option{ID: message.Observe, Value: buf[:n]})
 	}
 	var body *bytes.Reader
 	if resp.Payload != nil || resp.ContentFormat != NoFormat {
@@ -126,8 +137,16 @@ func newRequest(m *pool.Message, sess *Session, remote net.Addr) (*Request, erro
 		Path:          path,
 		ContentFormat: NoFormat,
 		Accept:        NoFormat,
+		Token:         bytes.Clone(m.Token()),
 		RemoteAddr:    remote,
 		Session:       sess,
+	}
+	switch obs, err := m.Observe(); {
+	case err != nil:
+	case obs == 0:
+		req.Observe = ObserveRegister
+	case obs == 1:
+		req.Observe = ObserveDeregister
 	}
 	if sess != nil {
 		req.Identity = sess.identity

@@ -65,6 +65,12 @@ type Request struct {
 	ContentFormat int
 	Accept        int
 	Payload       []byte
+	// Token is the request's token. Set on a request to send, it reuses a
+	// token (the cancellation of an observation must carry the token of the
+	// observe request); nil draws a fresh one.
+	Token []byte
+	// Observe is the request's Observe option (RFC 7641).
+	Observe ObserveFlag
 	// Identity is what the peer proved when its session opened.
 	Identity Identity
 	// RemoteAddr is the peer's address as this request arrived.
@@ -74,7 +80,20 @@ type Request struct {
 	Session *Session
 }
 
-// NewRequest returns a request with no Content-Format, Accept or payload.
+// ObserveFlag is the Observe option of a request. The zero value is no
+// option, so that a Request literal never observes by accident.
+type ObserveFlag uint8
+
+// Observe option values of a request (RFC 7641 §2): register is 0 on the
+// wire, deregister 1.
+const (
+	NoObserve ObserveFlag = iota
+	ObserveRegister
+	ObserveDeregister
+)
+
+// NewRequest returns a request with no Content-Format, Accept, Observe or
+// payload.
 func NewRequest(method Code, path string) Request {
 	return Request{Method: method, Path: path, ContentFormat: NoFormat, Accept: NoFormat}
 }
@@ -86,6 +105,15 @@ type Response struct {
 	// ContentFormat is NoFormat when the response has no payload.
 	ContentFormat int
 	Payload       []byte
+	// Observed marks a response that carries the Observe option with the
+	// sequence number ObserveSeq: a handler sets it to accept an
+	// observation, and every notification received has it.
+	Observed   bool
+	ObserveSeq uint32
+	// Then, if set, runs on its own goroutine once the response has been
+	// written: work the peer should see only after this answer, such as
+	// the requests queued for a device that just woke up.
+	Then func()
 }
 
 // Reply returns a payload-less response with code c.

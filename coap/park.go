@@ -24,7 +24,8 @@ import (
 // park parks sess if it is an idle DTLS session with nothing in flight.
 func (s *Server) park(sess *Session) {
 	sess.mu.Lock()
-	if sess.closed || sess.cc == nil || sess.pc == nil || sess.inflight.Load() > 0 {
+	if sess.closed || sess.cc == nil || sess.pc == nil || sess.inflight.Load() > 0 ||
+		sess.observing.Load() > 0 {
 		sess.mu.Unlock()
 		return
 	}

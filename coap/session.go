@@ -33,6 +33,7 @@ type Session struct {
 	last        atomic.Int64 // unix nanoseconds of the last activity
 	idleTimeout atomic.Int64 // nanoseconds
 	inflight    atomic.Int32 // server-initiated requests in progress
+	observing   atomic.Int32 // live observations: the session must not park
 
 	mu     sync.Mutex
 	cc     *udpClient.Conn // nil while parked

@@ -1,7 +1,9 @@
 // Package lwm2m implements the server side of the OMA LwM2M protocol (1.0, 1.1
 // and 1.2): the registration interface (Register, Update, De-register), the
-// registry of live registrations with their lifetime expiry, and the device
-// records that bind security identities to endpoint names.
+// registry of live registrations with their lifetime expiry, the device
+// records that bind security identities to endpoint names, and the device
+// management operations the server sends to its clients, with the queue
+// that holds them for sleeping devices.
 //
 // The package speaks CoAP only through package coap; the registration rules
 // themselves (query parameters, link-format, response codes) are plain Go
@@ -18,6 +20,18 @@
 //     before it answers, and remembers each endpoint's session.
 //   - expiry.go: the expiry heap and Run, the one goroutine that removes
 //     registrations whose lifetime passed.
+//   - ops.go: Op and Result, one operation as a CoAP request and its answer;
+//     formats.go picks the content format from the client's version and
+//     the formats it announced; errors.go turns CoAP codes into errors.
+//   - operator.go: Operator, the one queue: operations wait per endpoint, in
+//     order, until the client is reachable (queue mode: until it speaks),
+//     and expire if it never is. Callers wait (Do) or take a ticket (Submit).
+//   - observe.go: Watch, an observation that outlives sessions: it is set up
+//     again when the client registers anew or comes back on a new DTLS
+//     session. send.go: the client's Send (POST /dp).
+//
+// The data model and the content formats live in lwm2m/model; lwm2m/client
+// is an LwM2M client for the simulator and the tests.
 //
 // # Response codes
 //

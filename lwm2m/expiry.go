@@ -127,5 +127,8 @@ func (r *Registry) expireOne(ctx context.Context, id, ep string, now time.Time) 
 	}
 	r.remove(id)
 	r.event(r.log.Info(), reg, reg.Address).Time("expires", reg.Expires()).Msg("registration expired")
+	if r.observer != nil {
+		r.observer.Deregistered(reg)
+	}
 	return true
 }

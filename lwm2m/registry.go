@@ -40,6 +40,17 @@ type RegistryConfig struct {
 	Now func() time.Time
 }
 
+// RegistrationObserver hears of registration changes. Registered runs on
+// its own goroutine after the client has been answered, so requests it
+// sends reach the client after its 2.01 or 2.04.
+type RegistrationObserver interface {
+	// Registered reports a Register (update false) or an Update, with the
+	// session the client spoke on (nil for requests built in tests).
+	Registered(reg Registration, s *coap.Session, update bool)
+	// Deregistered reports a De-register or an expiry.
+	Deregistered(reg Registration)
+}
+
 // Registry holds the live registrations: it answers the registration
 // interface (Register, Update, De-register on /rd), persists every change
 // before acknowledging it, and removes registrations whose lifetime
@@ -52,12 +63,13 @@ type RegistryConfig struct {
 // store delays only the endpoints that share a stripe. Lock order is
 // stripe, then mu.
 type Registry struct {
-	devices DeviceStore
-	store   RegistrationStore
-	open    bool
-	grace   time.Duration
-	log     zerolog.Logger
-	now     func() time.Time
+	devices  DeviceStore
+	store    RegistrationStore
+	observer RegistrationObserver
+	open     bool
+	grace    time.Duration
+	log      zerolog.Logger
+	now      func() time.Time
 
 	stripes [64]sync.Mutex
 
@@ -319,7 +331,8 @@ func (r *Registry) register(ctx context.Context, req *coap.Request) coap.Respons
 		ev = ev.Str("replaced", old.ID)
 	}
 	ev.Msg("registered")
-	return coap.Response{Code: coap.Created, LocationPath: []string{"rd", reg.ID}, ContentFormat: coap.NoFormat}
+	resp := coap.Response{Code: coap.Created, LocationPath: []string{"rd", reg.ID}, ContentFormat: coap.NoFormat}
+	return r.announce(resp, reg, req.Session, false)
 }
 
 // dropReplaced deletes the stored registration a re-registration
@@ -385,7 +398,16 @@ func (r *Registry) update(ctx context.Context, req *coap.Request, regID string) 
 	r.commit(next, req.Session)
 	r.keepSession(req.Session, next.Lifetime)
 	r.event(r.log.Info(), next, next.Address).Msg("updated")
-	return coap.Reply(coap.Changed)
+	return r.announce(coap.Reply(coap.Changed), next, req.Session, true)
+}
+
+// announce has the observer hear of reg once resp is on its way.
+func (r *Registry) announce(resp coap.Response, reg Registration, s *coap.Session, update bool) coap.Response {
+	if r.observer != nil {
+		reg := cloneRegistration(reg)
+		resp.Then = func() { r.observer.Registered(reg, s, update) }
+	}
+	return resp
 }
 
 // deregister handles DELETE /rd/{id}.
@@ -402,6 +424,9 @@ func (r *Registry) deregister(ctx context.Context, req *coap.Request, regID stri
 	}
 	r.remove(regID)
 	r.event(r.log.Info(), cur, remoteOf(req)).Msg("deregistered")
+	if r.observer != nil {
+		r.observer.Deregistered(cur)
+	}
 	return coap.Reply(coap.Deleted)
 }
 

@@ -55,7 +55,11 @@ type x509Config struct {
 }
 
 type lwm2mConfig struct {
-	IdleGrace time.Duration `yaml:"idle_grace"`
+	IdleGrace   time.Duration `yaml:"idle_grace"`
+	AwakeTime   time.Duration `yaml:"awake_time"`
+	QueueExpiry time.Duration `yaml:"queue_expiry"`
+	SendTimeout time.Duration `yaml:"send_timeout"`
+	MaxQueued   int           `yaml:"max_queued"`
 }
 
 func defaultFileConfig() fileConfig {
@@ -65,7 +69,8 @@ func defaultFileConfig() fileConfig {
 		LogFormat: "json",
 		API:       apiConfig{Listen: "127.0.0.1:8080"},
 		CoAP:      coapConfig{CoAPSListen: ":5684"},
-		LwM2M:     lwm2mConfig{IdleGrace: 93 * time.Second},
+		LwM2M: lwm2mConfig{IdleGrace: 93 * time.Second, AwakeTime: 93 * time.Second,
+			QueueExpiry: 24 * time.Hour, SendTimeout: 93 * time.Second, MaxQueued: 64},
 	}
 }
 
@@ -104,6 +109,10 @@ func (c *fileConfig) validate() error {
 		return errors.New("config: coap.x509.client_ca is needed to verify device certificates")
 	case c.LwM2M.IdleGrace < 0:
 		return errors.New("config: lwm2m.idle_grace is negative")
+	case c.LwM2M.AwakeTime <= 0 || c.LwM2M.QueueExpiry <= 0 || c.LwM2M.SendTimeout <= 0:
+		return errors.New("config: lwm2m.awake_time, queue_expiry and send_timeout must be positive")
+	case c.LwM2M.MaxQueued < 1:
+		return errors.New("config: lwm2m.max_queued must be at least 1")
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err

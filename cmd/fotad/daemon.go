@@ -27,6 +27,7 @@ type daemon struct {
 	log      zerolog.Logger
 	db       *store.DB
 	registry *lwm2m.Registry
+	ops      *lwm2m.Operator
 	coap     *coap.Server
 	http     *http.Server
 	apiLn    net.Listener
@@ -59,6 +60,13 @@ func start(cfg fileConfig, log zerolog.Logger) (d *daemon, err error) {
 		IdleGrace:        cfg.LwM2M.IdleGrace,
 		Logger:           log,
 	})
+	d.ops = lwm2m.NewOperator(d.registry, lwm2m.OperatorConfig{
+		SendTimeout: cfg.LwM2M.SendTimeout,
+		AwakeTime:   cfg.LwM2M.AwakeTime,
+		QueueExpiry: cfg.LwM2M.QueueExpiry,
+		MaxQueued:   cfg.LwM2M.MaxQueued,
+		Logger:      log,
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	if err = d.registry.Load(ctx); err != nil {
@@ -88,7 +96,7 @@ func (d *daemon) startCoAP(cfg fileConfig, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	tc.Handler = d.registry
+	tc.Handler = d.ops
 	tc.Logger = log
 	tc.PSK = d.pskKey
 	if tc.DTLSAddr == "" {

@@ -4,7 +4,7 @@
 // registry (Objects 0, 1, 3, 4, 5 and 9) and the TLV codec (content format
 // 11542).
 //
-// It imports only the standard library and knows nothing of CoAP: the
+// It imports only the standard library and fxamacker/cbor, and knows nothing of CoAP: the
 // transport binding lives in its own package and calls into this one.
 //
 // Decoders never trust a length from the wire: every allocation is bounded by
