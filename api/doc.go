@@ -50,4 +50,43 @@
 // it, only has_psk_key.
 //
 // Errors are {"error":"message"} with a 4xx or 5xx status.
+//
+// # Device operations
+//
+// With [Config.Operations] set (otherwise they answer 503 "operations not
+// enabled"):
+//
+//	POST   /api/v1/devices/{endpoint}/ops       run an operation ([OpRequest]): 200 [ResultView], or 202 [TicketBody]
+//	GET    /api/v1/devices/{endpoint}/queue     {"tickets":[ticket...]}, the operations waiting for the device
+//	GET    /api/v1/devices/{endpoint}/observe?path=/3/0/9[&path=...][&format=N]
+//	                                            NDJSON stream of [NotificationView]: the current value, then each change
+//	GET    /api/v1/devices/{endpoint}/send      NDJSON stream of the values the device pushes with Send
+//	GET    /api/v1/tickets/{id}[?wait=30s]      {"ticket":{...}} with its result or error once finished
+//	DELETE /api/v1/tickets/{id}                 withdraw a queued operation: 204; 409 once sent; 404 if unknown
+//
+// An operation is
+//
+//	{"op":"write","path":"/1/0/1","value":"300"}
+//	{"op":"write","path":"/1/0","partial":true,"values":[{"path":"1","value":"300"},{"path":"/1/0/7","value":"UQ"}]}
+//	{"op":"write-attributes","path":"/3/0/9","attributes":{"pmin":"10","pmax":"60"}}
+//	{"op":"execute","path":"/5/0/2","args":"0='v',1"}
+//	{"op":"read","path":"/3/0","wait":"2m"}    {"op":"read-composite","paths":["/3/0/0","/1/0/1"]}
+//	{"op":"create","path":"/1","values":[{"path":"0","value":"2"}]}    {"op":"delete","path":"/1/1","async":true}
+//
+// Values are text, read as the type the object model gives the resource
+// ("type" names it for resources the model does not know; string by
+// default). The request waits for the result up to "wait" (60 s by
+// default, at most 10 min); if the device is asleep and the wait ends, or
+// with "async":true, the answer is 202 with the ticket, whose operation
+// stays queued until the device wakes up or "expires" (RFC 3339 or a
+// duration) passes. Results carry values as typed JSON ([ValueView]):
+// integers exactly, opaque values in base64, times in RFC 3339.
+//
+// A failed operation answers {"error":"...","coap_code":"4.04"}, where
+// coap_code is the CoAP code the device refused with, if it did: 502 for
+// a device's error code, an answer fotad cannot read or a broken session;
+// 504 when the device did not answer in time or the operation expired in
+// the queue; 404 for an unregistered device; 429 when its queue is full;
+// 409 when the operation was withdrawn; 400 for a request that cannot be
+// built or encoded.
 package api

@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/fotahub/fota/coap"
 	"github.com/fotahub/fota/lwm2m"
@@ -105,3 +107,200 @@ func (m memRegs) Count() int                                  { return len(m) }
 type statsFunc func() coap.Stats
 
 func (f statsFunc) Stats() coap.Stats { return f() }
+
+// fakeOps is an Operations whose devices answer what outcome says.
+type fakeOps struct {
+	mu      sync.Mutex
+	seq     int
+	tickets map[string]*fakeTicket
+	order   []string // ticket ids by submission
+	// submitErr, when set, is Submit's error.
+	submitErr error
+	// outcome, when set, finishes a submitted operation at once with its
+	// result or error; done false leaves it queued, as for a sleeping
+	// device, until finish is called.
+	outcome func(ep string, op lwm2m.Op) (res lwm2m.Result, err error, done bool)
+
+	// Observe answers with observeErr, or with the next watch and
+	// observeRes; observed records the operations.
+	observeErr error
+	observeRes lwm2m.Result
+	watches    chan *fakeWatch
+	observed   []lwm2m.Op
+
+	// Sends subscriptions.
+	sends   chan lwm2m.Notification
+	stopped chan string // receives the endpoint when a subscription stops
+}
+
+type fakeTicket struct {
+	st   lwm2m.TicketStatus
+	done chan struct{}
+}
+
+func newFakeOps() *fakeOps {
+	return &fakeOps{
+		tickets: map[string]*fakeTicket{},
+		watches: make(chan *fakeWatch, 4),
+		sends:   make(chan lwm2m.Notification, 4),
+		stopped: make(chan string, 4),
+	}
+}
+
+var _ Operations = (*fakeOps)(nil)
+
+func (f *fakeOps) Do(ctx context.Context, ep string, op lwm2m.Op) (lwm2m.Result, error) {
+	st, err := f.Submit(ep, op, time.Time{})
+	if err != nil {
+		return lwm2m.Result{}, err
+	}
+	st, _ = f.Wait(ctx, st.ID)
+	return st.Result, st.Err
+}
+
+func (f *fakeOps) Submit(ep string, op lwm2m.Op, expires time.Time) (lwm2m.TicketStatus, error) {
+	f.mu.Lock()
+	if f.submitErr != nil {
+		err := f.submitErr
+		f.mu.Unlock()
+		return lwm2m.TicketStatus{}, err
+	}
+	f.seq++
+	if expires.IsZero() {
+		expires = testNow.Add(24 * time.Hour)
+	}
+	t := &fakeTicket{done: make(chan struct{}), st: lwm2m.TicketStatus{
+		ID: fmt.Sprintf("t%d", f.seq), Endpoint: ep, Op: op, State: lwm2m.TicketQueued,
+		Created: testNow, Expires: expires,
+	}}
+	f.tickets[t.st.ID] = t
+	f.order = append(f.order, t.st.ID)
+	outcome := f.outcome
+	f.mu.Unlock()
+	if outcome != nil {
+		if res, err, done := outcome(ep, op); done {
+			f.finish(t.st.ID, res, err)
+		}
+	}
+	return f.Ticket(t.st.ID)
+}
+
+// finish ends a ticket as the device's answer would.
+func (f *fakeOps) finish(id string, res lwm2m.Result, err error) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.tickets[id]
+	if !ok || t.st.State == lwm2m.TicketDone || t.st.State == lwm2m.TicketFailed {
+		return false
+	}
+	t.st.State, t.st.Result, t.st.Err, t.st.Finished = lwm2m.TicketDone, res, err, testNow.Add(time.Second)
+	if err != nil {
+		t.st.State = lwm2m.TicketFailed
+	}
+	close(t.done)
+	return true
+}
+
+// last is the most recently submitted ticket.
+func (f *fakeOps) last() lwm2m.TicketStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.order) == 0 {
+		return lwm2m.TicketStatus{}
+	}
+	return f.tickets[f.order[len(f.order)-1]].st
+}
+
+func (f *fakeOps) Ticket(id string) (lwm2m.TicketStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t, ok := f.tickets[id]
+	if !ok {
+		return lwm2m.TicketStatus{}, fmt.Errorf("ticket %s: %w", id, lwm2m.ErrNotFound)
+	}
+	return t.st, nil
+}
+
+func (f *fakeOps) Wait(ctx context.Context, id string) (lwm2m.TicketStatus, error) {
+	f.mu.Lock()
+	t, ok := f.tickets[id]
+	f.mu.Unlock()
+	if !ok {
+		return lwm2m.TicketStatus{}, fmt.Errorf("ticket %s: %w", id, lwm2m.ErrNotFound)
+	}
+	select {
+	case <-t.done:
+	case <-ctx.Done():
+	}
+	return f.Ticket(id)
+}
+
+func (f *fakeOps) Cancel(id string) bool {
+	f.mu.Lock()
+	t, ok := f.tickets[id]
+	queued := ok && t.st.State == lwm2m.TicketQueued
+	f.mu.Unlock()
+	if !queued {
+		return false
+	}
+	return f.finish(id, lwm2m.Result{}, &lwm2m.OpError{Op: t.st.Op.Kind.String(), Endpoint: t.st.Endpoint,
+		Path: t.st.Op.Path.String(), Err: lwm2m.ErrCancelled})
+}
+
+func (f *fakeOps) Queue(ep string) []lwm2m.TicketStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []lwm2m.TicketStatus
+	for _, id := range f.order {
+		if t := f.tickets[id]; t.st.Endpoint == ep && t.st.State == lwm2m.TicketQueued {
+			out = append(out, t.st)
+		}
+	}
+	return out
+}
+
+func (f *fakeOps) Observe(ctx context.Context, ep string, op lwm2m.Op) (Watch, lwm2m.Result, error) {
+	f.mu.Lock()
+	f.observed = append(f.observed, op)
+	err, res := f.observeErr, f.observeRes
+	f.mu.Unlock()
+	if err != nil {
+		return nil, lwm2m.Result{}, err
+	}
+	select {
+	case w := <-f.watches:
+		return w, res, nil
+	case <-ctx.Done():
+		return nil, lwm2m.Result{}, &lwm2m.OpError{Op: op.Kind.String(), Endpoint: ep, Path: op.Path.String(), Err: ctx.Err()}
+	}
+}
+
+func (f *fakeOps) Sends(ep string) (<-chan lwm2m.Notification, func()) {
+	var once sync.Once
+	return f.sends, func() { once.Do(func() { f.stopped <- ep }) }
+}
+
+// fakeWatch is a Watch fed by the test.
+type fakeWatch struct {
+	c         chan lwm2m.Notification
+	once      sync.Once
+	cancelled chan struct{}
+}
+
+func newFakeWatch() *fakeWatch {
+	return &fakeWatch{c: make(chan lwm2m.Notification, 8), cancelled: make(chan struct{})}
+}
+
+func (w *fakeWatch) Notifications() <-chan lwm2m.Notification { return w.c }
+
+func (w *fakeWatch) Cancel(context.Context) error {
+	w.once.Do(func() { close(w.cancelled) })
+	return nil
+}
+
+// observedOps returns the operations Observe was called with.
+func (f *fakeOps) observedOps() []lwm2m.Op {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]lwm2m.Op(nil), f.observed...)
+}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -41,11 +42,15 @@ type TransportStats interface {
 const MinTokenLength = 16
 
 // Config wires a Server to the rest of fotad. Every field is required
-// except Logger; the zero Logger discards everything.
+// except Operations and Logger; the zero Logger discards everything.
 type Config struct {
 	Devices       lwm2m.DeviceStore
 	Registrations Registrations
 	Transport     TransportStats
+	// Operations sends LwM2M operations to devices, for the operation,
+	// ticket, queue, observe and send routes; see OperatorOperations.
+	// When nil those routes answer 503 "operations not enabled".
+	Operations Operations
 	// Token is the bearer token clients must send, at least MinTokenLength
 	// characters; see LoadOrCreateToken.
 	Token string
@@ -79,6 +84,11 @@ type Server struct {
 	log       zerolog.Logger
 	handler   http.Handler
 	now       func() time.Time
+	ops       Operations // nil: operations disabled
+
+	// stopCtx ends streams and operation waits; see StopStreams.
+	stopCtx     context.Context
+	stopStreams context.CancelFunc
 
 	// writeMu serializes device writes so that a create's existence check
 	// and its PutDevice are atomic with respect to other API requests.
@@ -96,7 +106,9 @@ func New(cfg Config) (*Server, error) {
 		tokenHash: sha256.Sum256([]byte(cfg.Token)),
 		log:       cfg.Logger.With().Str("component", "api").Logger(),
 		now:       time.Now,
+		ops:       cfg.Operations,
 	}
+	s.stopCtx, s.stopStreams = context.WithCancel(context.Background())
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -117,6 +129,13 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("PUT /api/v1/devices/{endpoint}", s.replaceDevice)
 	mux.HandleFunc("DELETE /api/v1/devices/{endpoint}", s.deleteDevice)
 	mux.HandleFunc("GET /api/v1/registrations", s.listRegistrations)
+	// Device operations (ops.go).
+	mux.HandleFunc("POST /api/v1/devices/{endpoint}/ops", s.postOp)
+	mux.HandleFunc("GET /api/v1/devices/{endpoint}/queue", s.listQueue)
+	mux.HandleFunc("GET /api/v1/devices/{endpoint}/observe", s.observe)
+	mux.HandleFunc("GET /api/v1/devices/{endpoint}/send", s.sends)
+	mux.HandleFunc("GET /api/v1/tickets/{id}", s.getTicket)
+	mux.HandleFunc("DELETE /api/v1/tickets/{id}", s.deleteTicket)
 	// Profiles for operators chasing memory or CPU in the field; behind the
 	// token like everything but /healthz.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -1,5 +1,6 @@
 // Command fotactl manages a fotad server through its HTTP API: provision
-// devices, list and inspect them and their registrations.
+// devices, list and inspect them and their registrations, and read, write,
+// execute and observe resources on registered devices.
 //
 //	fotactl [--server URL] [--token TOKEN] [--data DIR] NOUN VERB [ARGS] [FLAGS]
 //
@@ -8,6 +9,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,13 +38,15 @@ type cli struct {
 	now            func() time.Time
 	// transport, when set, replaces the default HTTP transport (tests).
 	transport http.RoundTripper
+	// ctx ends long-running commands (observe) besides Ctrl-C (tests).
+	ctx context.Context
 
 	global globalFlags
 }
 
 func newCLI(stdout, stderr io.Writer, stdin io.Reader, getenv func(string) string) *cli {
 	return &cli{stdout: stdout, stderr: stderr, stdin: stdin, getenv: getenv, now: time.Now,
-		global: defaultGlobals()}
+		ctx: context.Background(), global: defaultGlobals()}
 }
 
 const mainUsage = `fotactl manages a fotad firmware-update server.
@@ -63,6 +67,22 @@ Commands:
   delta apply --old OLD --patch PATCH --out NEW [--new-sha256 HEX]
                               rebuild an image and check its digest
   version                     print the version of fotactl
+
+Device operations (--json prints the API's JSON; --wait D waits up to D for a
+sleeping device, default 1m, then leaves the operation queued; --async queues it
+and returns at once):
+  read ENDPOINT PATH [PATH...]           read resources, e.g. read dev-1 /3/0
+  write ENDPOINT PATH VALUE [--type T]   write one resource, e.g. write dev-1 /1/0/1 300
+  write ENDPOINT PATH RES=VALUE... [--partial]
+                                         write resources of an instance
+  exec ENDPOINT PATH [ARGS]              execute a resource, e.g. exec dev-1 /3/0/4
+  discover ENDPOINT [PATH]               list objects, instances, resources and attributes
+  attrs ENDPOINT PATH NAME=VALUE...      write notification attributes, e.g. pmin=10 pmax=60
+  create ENDPOINT PATH RES=VALUE...      create an object instance
+  delete ENDPOINT PATH                   delete an object instance
+  observe ENDPOINT PATH [PATH...]        print each change until Ctrl-C
+  queue ENDPOINT                         list the operations waiting for a device
+  ticket ID [--wait D] [--cancel]        show (or withdraw) a queued operation
 
 Global flags (before or after the command):
   --server URL      fotad API address (default http://127.0.0.1:8080)
@@ -100,6 +120,14 @@ func (c *cli) run(args []string) int {
 		err = c.registrations(rest)
 	case "delta":
 		err = c.deltaCmd(rest)
+	case "read", "write", "exec", "execute", "discover", "attrs", "create", "delete":
+		err = c.opCommand(noun, rest)
+	case "observe":
+		err = c.observe(rest)
+	case "queue":
+		err = c.queue(rest)
+	case "ticket", "tickets":
+		err = c.ticket(rest)
 	case "version":
 		err = c.version(rest)
 	case "help":

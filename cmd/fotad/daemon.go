@@ -137,6 +137,7 @@ func (d *daemon) startAPI(cfg fileConfig, log zerolog.Logger) error {
 		Devices:       d.db,
 		Registrations: d.registry,
 		Transport:     d.coap,
+		Operations:    api.OperatorOperations(d.ops),
 		Token:         token,
 		Logger:        log,
 	})
@@ -152,6 +153,9 @@ func (d *daemon) startAPI(cfg fileConfig, log zerolog.Logger) error {
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}
+	// Observe streams and long waits never end on their own: Shutdown
+	// would wait for them until its deadline.
+	d.http.RegisterOnShutdown(srv.StopStreams)
 	return nil
 }
 
