@@ -598,3 +598,27 @@ func TestUnknownObject(t *testing.T) {
 		})
 	}
 }
+
+// TestCreateWithoutID lets the client pick the new instance's id: the
+// server must send TLV then, whatever the client prefers.
+func TestCreateWithoutID(t *testing.T) {
+	s := startServer(t, lwm2m.OperatorConfig{})
+	c := s.device(t, "picker", func(c *client.Config) {
+		c.Formats = []int{model.ContentFormatSenMLCBOR, model.ContentFormatTLV}
+	})
+	inst := model.ObjectInstance{Resources: map[uint16]model.Resource{
+		0: model.SingleResource(0, model.IntegerValue(303)),
+		1: model.SingleResource(1, model.UnsignedValue(60)),
+	}}
+	res, err := s.ops.Do(ctx5(t), "picker", lwm2m.Op{Kind: lwm2m.OpCreate, Path: path("/1"), Node: &inst})
+	if err != nil || res.Location != "/1/1" {
+		t.Fatalf("create /1: %q %v", res.Location, err)
+	}
+	if v := value(t, c, "/1/1/0"); !v.Equal(model.IntegerValue(303)) {
+		t.Fatalf("created /1/1/0 = %v", v)
+	}
+	_, err = s.ops.Do(ctx5(t), "picker", lwm2m.Op{Kind: lwm2m.OpCreate, Path: path("/1"), Node: &inst, Format: model.ContentFormatSenMLCBOR})
+	if err == nil || errors.Is(err, lwm2m.ErrBadRequest) {
+		t.Fatalf("create without id in SenML must be refused before sending: %v", err)
+	}
+}

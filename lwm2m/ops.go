@@ -139,6 +139,9 @@ func (op *Op) validate() error {
 		if _, ok := op.Node.(*model.ObjectInstance); !ok {
 			return fmt.Errorf("create needs an object instance, not %T", op.Node)
 		}
+		if lvl == model.LevelObject && op.Format != 0 && op.Format != model.ContentFormatTLV {
+			return fmt.Errorf("create without an instance id needs TLV, not %s", model.FormatName(op.Format))
+		}
 	case OpDelete:
 		if lvl != model.LevelObjectInstance {
 			return fmt.Errorf("delete needs an object instance path, not %s", op.Path)
@@ -228,7 +231,14 @@ func (op *Op) request(reg *Registration) (coap.Request, error) {
 			oi.ID = i
 			return op.withPayload(req, reg, model.ObjectPath(o), &model.Object{ID: o, Instances: map[uint16]model.ObjectInstance{i: oi}})
 		}
-		return op.withPayload(req, reg, model.ObjectInstancePath(o, oi.ID), &oi)
+		// Without an id only TLV leaves the choice to the client: SenML
+		// and the LwM2M formats name every value by its full path.
+		body, err := model.EncodeTLV(model.ObjectInstancePath(o, oi.ID), &oi)
+		if err != nil {
+			return coap.Request{}, fmt.Errorf("encode %s: %w", op.Path, err)
+		}
+		req.ContentFormat, req.Payload = model.ContentFormatTLV, body
+		return req, nil
 	case OpDelete:
 		return coap.NewRequest(coap.DELETE, path), nil
 	case OpReadComposite, OpObserveComposite:
