@@ -262,6 +262,10 @@ func (o *Operator) submit(ctx context.Context, ep string, op Op, expires time.Ti
 	if !ok {
 		return nil, &OpError{Op: op.Kind.String(), Endpoint: ep, Path: op.target(), Err: ErrNotRegistered}
 	}
+	if reg.Version == "1.0" && (op.Kind == OpReadComposite || op.Kind == OpObserveComposite) {
+		return nil, &OpError{Op: op.Kind.String(), Endpoint: ep, Path: op.target(),
+			Err: errors.New("composite operations need LwM2M 1.1 or later; the device registered with 1.0")}
+	}
 	t := o.newTicket(ctx, ep, op, expires, w)
 	o.mu.Lock()
 	defer o.mu.Unlock()

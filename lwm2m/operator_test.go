@@ -281,7 +281,13 @@ func TestOperations(t *testing.T) {
 				t.Error("/1/7 still there after delete")
 			}
 
-			if tc.version == "1.0" || !hasSenML(tc.formats) {
+			if tc.version == "1.0" {
+				if _, err := s.ops.Do(ctx, ep, lwm2m.Op{Kind: lwm2m.OpReadComposite, Paths: []model.Path{path("/3/0/0")}}); err == nil {
+					t.Error("read-composite accepted for a 1.0 client")
+				}
+				return
+			}
+			if !hasSenML(tc.formats) {
 				return
 			}
 			res, err = s.ops.Do(ctx, ep, lwm2m.Op{Kind: lwm2m.OpReadComposite, Paths: []model.Path{path("/3/0/0"), path("/1/0/1")}})
