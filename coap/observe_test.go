@@ -3,6 +3,7 @@ package coap
 import (
 	"bytes"
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -34,9 +35,11 @@ func (d *observedDevice) ServeCoAP(_ context.Context, r *Request) Response {
 func TestObserveNotifyAndCancel(t *testing.T) {
 	s := startParkingServer(t)
 	big := bytes.Repeat([]byte("0123456789abcdef"), 200) // 3,200 bytes: four 1 KB blocks
-	current := []byte("42")
+	var current atomic.Pointer[[]byte] // read by the device's handler
+	first42 := []byte("42")
+	current.Store(&first42)
 	dev := &observedDevice{requests: make(chan *Request, 1), cancels: make(chan *Request, 1),
-		body: func() []byte { return current }}
+		body: func() []byte { return *current.Load() }}
 	c, err := dialPSK(t, s.DTLSAddr(), "dev-1", testKeys["dev-1"], func(c *ClientConfig) { c.Handler = dev })
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +65,7 @@ func TestObserveNotifyAndCancel(t *testing.T) {
 	if n := <-notes; string(n.Payload) != "41" || n.ObserveSeq != 2 {
 		t.Fatalf("notification %+v", n)
 	}
-	current = big
+	current.Store(&big)
 	if err := c.Notify(ctx, req, 3, Response{Code: Content, ContentFormat: 0, Payload: big}); err != nil {
 		t.Fatal(err)
 	}

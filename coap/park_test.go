@@ -12,9 +12,7 @@ import (
 // allows, to keep the test short).
 func startParkingServer(t *testing.T) *Server {
 	t.Helper()
-	s := startServer(t, nil)
-	s.cfg.ParkAfter = 200 * time.Millisecond
-	return s
+	return startServerWith(t, nil, func(s *Server) { s.cfg.ParkAfter = 200 * time.Millisecond })
 }
 
 func onlySession(t *testing.T, s *Server, identity string) *Session {

@@ -35,6 +35,13 @@ var whoami = HandlerFunc(func(_ context.Context, r *Request) Response {
 
 func startServer(t testing.TB, mutate func(*Config)) *Server {
 	t.Helper()
+	return startServerWith(t, mutate, nil)
+}
+
+// startServerWith also lets the test change the server between Listen and
+// Serve, for settings Validate refuses (short parking times).
+func startServerWith(t testing.TB, mutate func(*Config), beforeServe func(*Server)) *Server {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.DTLSAddr = "127.0.0.1:0"
 	cfg.PSK = testPSK
@@ -48,6 +55,9 @@ func startServer(t testing.TB, mutate func(*Config)) *Server {
 	s, err := Listen(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if beforeServe != nil {
+		beforeServe(s)
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(context.Background()) }()
