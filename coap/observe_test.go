@@ -35,7 +35,7 @@ func (d *observedDevice) ServeCoAP(_ context.Context, r *Request) Response {
 func TestObserveNotifyAndCancel(t *testing.T) {
 	s := startParkingServer(t)
 	big := bytes.Repeat([]byte("0123456789abcdef"), 200) // 3,200 bytes: four 1 KB blocks
-	var current atomic.Pointer[[]byte] // read by the device's handler
+	var current atomic.Pointer[[]byte]                   // read by the device's handler
 	first42 := []byte("42")
 	current.Store(&first42)
 	dev := &observedDevice{requests: make(chan *Request, 1), cancels: make(chan *Request, 1),
