@@ -15,6 +15,7 @@ import (
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/message/pool"
+	"github.com/plgd-dev/go-coap/v3/net/blockwise"
 	"github.com/plgd-dev/go-coap/v3/net/responsewriter"
 	"github.com/plgd-dev/go-coap/v3/options"
 	"github.com/plgd-dev/go-coap/v3/udp"
@@ -42,6 +43,11 @@ type ClientConfig struct {
 	PacketConn net.PacketConn
 	// HandshakeTimeout bounds the DTLS handshake (default 30 s).
 	HandshakeTimeout time.Duration
+	// NoBlockwise turns go-coap's block-wise layer off: the peer then sees
+	// Block1/Block2 options in its requests and responses and does the
+	// transfer itself, block by block (the simulated device does, to
+	// resume at any block and to apply a package as it arrives).
+	NoBlockwise bool
 }
 
 // ClientConn is a device's session with a server.
@@ -76,17 +82,23 @@ func DialDTLS(ctx context.Context, addr string, cfg ClientConfig) (*ClientConn, 
 		_ = conn.Close()
 		return nil, fmt.Errorf("dtls handshake with %s: %w", addr, err)
 	}
-	cc := godtls.Client(conn, clientHandler(cfg.Handler), options.WithCloseSocket(), quietErrors)
+	cc := godtls.Client(conn, clientHandler(cfg.Handler), options.WithCloseSocket(), quietErrors, blockwiseOption(cfg))
 	return &ClientConn{cc: cc}, nil
 }
 
 // DialUDP opens a plain CoAP session to addr.
 func DialUDP(_ context.Context, addr string, cfg ClientConfig) (*ClientConn, error) {
-	cc, err := udp.Dial(addr, clientHandler(cfg.Handler), quietErrors)
+	cc, err := udp.Dial(addr, clientHandler(cfg.Handler), quietErrors, blockwiseOption(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	return &ClientConn{cc: cc}, nil
+}
+
+// blockwiseOption keeps go-coap's block-wise layer (1 KB blocks, the
+// server's transfer timeout) unless the client does block-wise itself.
+func blockwiseOption(cfg ClientConfig) options.BlockwiseOpt {
+	return options.WithBlockwise(!cfg.NoBlockwise, blockwise.SZX1024, 120*time.Second)
 }
 
 // quietErrors stops go-coap from printing client errors to stdout; they
@@ -197,6 +209,20 @@ func newMessage(ctx context.Context, cc *udpClient.Conn, req Request) (*pool.Mes
 	if req.Observe != NoObserve {
 		m.SetObserve(uint32(req.Observe - ObserveRegister))
 	}
+	if err := setBlockOptions(m, message.Block1, req.Block1); err != nil {
+		cc.ReleaseMessage(m)
+		return nil, fmt.Errorf("coap %s %s: %w", req.Method, req.Path, err)
+	}
+	if err := setBlockOptions(m, message.Block2, req.Block2); err != nil {
+		cc.ReleaseMessage(m)
+		return nil, fmt.Errorf("coap %s %s: %w", req.Method, req.Path, err)
+	}
+	if req.Size1 > 0 {
+		m.SetOptionUint32(message.Size1, uint32(min(req.Size1, 1<<32-1)))
+	}
+	if req.AskSize2 {
+		m.SetOptionUint32(message.Size2, 0)
+	}
 	if req.Payload != nil {
 		m.SetBody(bytes.NewReader(req.Payload))
 		if req.ContentFormat != NoFormat {
@@ -213,6 +239,19 @@ func newResponse(m *pool.Message) (Response, error) {
 	}
 	if seq, err := m.Observe(); err == nil {
 		r.Observed, r.ObserveSeq = true, seq
+	}
+	var err error
+	if r.Block1, err = blockOption(m, message.Block1); err != nil {
+		return Response{}, err
+	}
+	if r.Block2, err = blockOption(m, message.Block2); err != nil {
+		return Response{}, err
+	}
+	if etag, err := m.ETag(); err == nil {
+		r.ETag = append([]byte(nil), etag...)
+	}
+	if size, err := m.GetOptionUint32(message.Size2); err == nil {
+		r.Size2 = int64(size)
 	}
 	if lp, err := m.Options().LocationPath(); err == nil && lp != "" {
 		r.LocationPath = strings.Split(strings.TrimPrefix(lp, "/"), "/")

@@ -102,9 +102,21 @@ func writeResponse(w *responsewriter.ResponseWriter[*udpClient.Conn], resp Respo
 		opts = append(opts, message.Option{ID: message.LocationPath, Value: []byte(seg)})
 	}
 	if resp.Observed {
-		buf := make([]byte, 4)
-		n, _ := message.EncodeUint32(buf, resp.ObserveSeq)
-		opts = append(opts, message.Option{ID: message.Observe, Value: buf[:n]})
+		opts = appendUint32Option(opts, message.Observe, resp.ObserveSeq)
+	}
+	for _, b := range []struct {
+		id  message.OptionID
+		val Block
+	}{{message.Block1, resp.Block1}, {message.Block2, resp.Block2}} {
+		if v, err := b.val.encode(); b.val.Present() && err == nil {
+			opts = appendUint32Option(opts, b.id, v)
+		}
+	}
+	if len(resp.ETag) > 0 {
+		opts = append(opts, message.Option{ID: message.ETag, Value: resp.ETag})
+	}
+	if resp.Size2 > 0 {
+		opts = appendUint32Option(opts, message.Size2, uint32(min(resp.Size2, 1<<32-1)))
 	}
 	var body *bytes.Reader
 	if resp.Payload != nil || resp.ContentFormat != NoFormat {
@@ -121,6 +133,12 @@ func writeResponse(w *responsewriter.ResponseWriter[*udpClient.Conn], resp Respo
 		err = w.SetResponse(codes.Code(resp.Code), cf, nil, opts...)
 	}
 	return err == nil
+}
+
+func appendUint32Option(opts message.Options, id message.OptionID, v uint32) message.Options {
+	buf := make([]byte, 4)
+	n, _ := message.EncodeUint32(buf, v)
+	return append(opts, message.Option{ID: id, Value: buf[:n]})
 }
 
 // newRequest converts a go-coap message into a Request.
@@ -141,6 +159,16 @@ func newRequest(m *pool.Message, sess *Session, remote net.Addr) (*Request, erro
 		RemoteAddr:    remote,
 		Session:       sess,
 	}
+	if req.Block1, err = blockOption(m, message.Block1); err != nil {
+		return nil, err
+	}
+	if req.Block2, err = blockOption(m, message.Block2); err != nil {
+		return nil, err
+	}
+	if size, err := m.GetOptionUint32(message.Size1); err == nil {
+		req.Size1 = int64(size)
+	}
+	req.AskSize2 = m.HasOption(message.Size2)
 	switch obs, err := m.Observe(); {
 	case err != nil:
 	case obs == 0:

@@ -71,6 +71,15 @@ type Request struct {
 	Token []byte
 	// Observe is the request's Observe option (RFC 7641).
 	Observe ObserveFlag
+	// Block1 and Block2 are the block-wise options (RFC 7959), set on a
+	// request only by peers that do block-wise transfers themselves
+	// (ClientConfig.NoBlockwise); otherwise go-coap handles them.
+	Block1, Block2 Block
+	// Size1 is the Size1 option of a Block1 request: the whole body's
+	// size, 0 when absent. AskSize2 asks for the Size2 option (a Size2 of
+	// 0 in the request, RFC 7959 §4).
+	Size1    int64
+	AskSize2 bool
 	// Identity is what the peer proved when its session opened.
 	Identity Identity
 	// RemoteAddr is the peer's address as this request arrived.
@@ -110,6 +119,12 @@ type Response struct {
 	// observation, and every notification received has it.
 	Observed   bool
 	ObserveSeq uint32
+	// Block1 and Block2 are the block-wise options of the response.
+	Block1, Block2 Block
+	// ETag is the response's entity tag; Size2 the whole body's size
+	// (0 when absent).
+	ETag  []byte
+	Size2 int64
 	// Then, if set, runs on its own goroutine once the response has been
 	// written: work the peer should see only after this answer, such as
 	// the requests queued for a device that just woke up.

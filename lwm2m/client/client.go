@@ -43,6 +43,10 @@ type Config struct {
 	// Execute is called for an Execute on an executable resource; nil
 	// accepts every Execute.
 	Execute func(p model.Path, args string) coap.Code
+	// Intercept, if set, sees every request first: a response with a
+	// non-zero Code answers it, a zero Response passes it to the object
+	// tree. The simulator takes firmware downloads and pushes this way.
+	Intercept func(r *coap.Request) coap.Response
 	// Timeout bounds each request the client sends (default 10 s).
 	Timeout time.Duration
 }
@@ -313,6 +317,12 @@ func (c *Client) Send(ctx context.Context, format int, vals []model.PathValue) (
 		return 0, err
 	}
 	return resp.Code, nil
+}
+
+// Do sends a request to the server over the client's session, bounded by
+// the client's Timeout.
+func (c *Client) Do(ctx context.Context, req coap.Request) (coap.Response, error) {
+	return c.do(ctx, req)
 }
 
 func (c *Client) do(ctx context.Context, req coap.Request) (coap.Response, error) {

@@ -18,6 +18,11 @@ var singleFormats = []int{model.ContentFormatText, model.ContentFormatOpaque, mo
 // ServeCoAP answers the server's operations (LwM2M Core §6.3, response
 // codes as in Transport §6.4).
 func (c *Client) ServeCoAP(_ context.Context, r *coap.Request) coap.Response {
+	if c.cfg.Intercept != nil {
+		if resp := c.cfg.Intercept(r); resp.Code != 0 {
+			return resp
+		}
+	}
 	if r.Method == coap.FETCH {
 		return c.serveComposite(r)
 	}
