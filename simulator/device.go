@@ -44,7 +44,9 @@ type Config struct {
 	// awake for Awake (default 93 s), then sleeps until its next Update.
 	Queue bool
 	Awake time.Duration
-	// Firmware is the image the device runs at first, Version its version.
+	// Firmware is the image the device runs at first, FirmwareVersion its
+	// version. Devices share it (a fleet holds one copy): it must not be
+	// changed after New.
 	Firmware        []byte
 	FirmwareVersion string
 	Sequence        uint64
@@ -191,6 +193,9 @@ func (d *Device) Inject(f Fault) {
 	}
 	d.faults.arm(f)
 }
+
+// SetRandomFault makes fault f fire with probability p wherever it can.
+func (d *Device) SetRandomFault(f Fault, p float64) { d.faults.setRandom(f, p) }
 
 // Status is a snapshot of the device.
 type Status struct {

@@ -56,7 +56,11 @@ type faults struct {
 }
 
 func newFaults(random map[Fault]float64) *faults {
-	return &faults{armed: map[Fault]bool{}, random: random}
+	f := &faults{armed: map[Fault]bool{}, random: map[Fault]float64{}}
+	for x, p := range random {
+		f.random[x] = p
+	}
+	return f
 }
 
 func (f *faults) arm(x Fault) {
@@ -80,6 +84,15 @@ func (f *faults) take(x Fault) bool {
 	}
 	p := f.random[x]
 	return p > 0 && rand.Float64() < p
+}
+
+func (f *faults) setRandom(x Fault, p float64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.random == nil {
+		f.random = map[Fault]float64{}
+	}
+	f.random[x] = p
 }
 
 func (f *faults) clockOffset() time.Duration {

@@ -130,9 +130,8 @@ func TestUpdate(t *testing.T) {
 				v, _ := read(t, s, ep, "/3/0/3").AsString()
 				return v == "2.0.0"
 			})
-			if r := integer(t, s, ep, "/5/0/5"); r != simulator.ResultSuccess {
-				t.Fatalf("update result %d", r)
-			}
+			// Result 1 follows the re-registration (a notification).
+			waitFor(t, "update result 1", func() bool { return integer(t, s, ep, "/5/0/5") == simulator.ResultSuccess })
 			running, info := d.Flash().Running()
 			if !bytes.Equal(running, image2) || info.Version != "2.0.0" {
 				t.Fatalf("running %s (%d bytes), want the new image", info.Version, len(running))

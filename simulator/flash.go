@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -56,7 +57,10 @@ func NewFlash(image []byte, info ImageInfo, slotSize int) (*Flash, error) {
 	info.Size = len(image)
 	info.Digest = sha256.Sum256(image)
 	f := &Flash{slotSize: slotSize, boot: BootRecord{Candidate: -1, Confirmed: true}}
-	f.slots[0] = append(make([]byte, 0, len(image)), image...)
+	// Slot 0 shares image until something writes it (only the wrong-
+	// precursor fault does, and it copies first): a fleet of devices on
+	// one image holds it once.
+	f.slots[0] = image[:len(image):len(image)]
 	f.info[0] = info
 	return f, nil
 }
@@ -79,7 +83,7 @@ func (f *Flash) EraseCandidate() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.candidate()
-	f.slots[c] = f.slots[c][:0]
+	f.slots[c] = nil // never reuse the array: slot 0 may share the fleet's image
 	f.info[c] = ImageInfo{}
 }
 
@@ -227,7 +231,8 @@ func (f *Flash) runningReader() (io.ReaderAt, int64) {
 func (f *Flash) tamperRunning() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s := f.slots[f.boot.Active]
+	s := bytes.Clone(f.slots[f.boot.Active])
+	f.slots[f.boot.Active] = s
 	if len(s) > 0 {
 		s[0] ^= 0xff
 		f.info[f.boot.Active].Digest = sha256.Sum256(s)
