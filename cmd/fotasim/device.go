@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -25,6 +26,8 @@ type deviceFlags struct {
 	queue                              bool
 	lifetime, awake                    time.Duration
 	blockSize                          int
+	protocols                          string
+	delivery                           int
 	faults                             multiFlag
 	jsonOut                            bool
 	logLevel                           string
@@ -54,6 +57,8 @@ func runDevice(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.DurationVar(&f.lifetime, "lifetime", 300*time.Second, "registration lifetime")
 	fs.DurationVar(&f.awake, "awake", 93*time.Second, "queue mode: how long the device listens after it spoke")
 	fs.IntVar(&f.blockSize, "block-size", 0, "Block2 size of downloads (0: the largest the link MTU allows)")
+	fs.StringVar(&f.protocols, "protocols", "0,1", "/5/0/8: firmware download protocols (0 CoAP, 1 CoAPS, 2 HTTP, 3 HTTPS)")
+	fs.IntVar(&f.delivery, "delivery", 2, "/5/0/9: 0 pull only, 1 push only, 2 both")
 	fs.Var(&f.faults, "fault", "inject a fault at start (repeatable): "+faultNames())
 	fs.BoolVar(&f.jsonOut, "json", false, "print events as JSON lines")
 	fs.StringVar(&f.logLevel, "log-level", "warn", "log level")
@@ -119,7 +124,15 @@ func buildDevice(f deviceFlags, image []byte, seed uint64, stderr io.Writer) (*s
 	cfg := simulator.Config{Endpoint: f.endpoint, PSKIdentity: f.identity, Server: server.String(),
 		Version: f.lwm2m, Lifetime: f.lifetime, Queue: f.queue, Awake: f.awake, Firmware: image,
 		FirmwareVersion: f.version, Class: f.class, TrustKey: trust, BlockSize: f.blockSize,
-		Logger: zerolog.New(stderr).Level(level).With().Timestamp().Logger()}
+		Delivery: f.delivery,
+		Logger:   zerolog.New(stderr).Level(level).With().Timestamp().Logger()}
+	for _, p := range splitList(f.protocols) {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > 5 {
+			return nil, nil, fmt.Errorf("--protocols: %q is not 0-5", p)
+		}
+		cfg.Protocols = append(cfg.Protocols, n)
+	}
 	if secure {
 		if cfg.PSKKey, err = hex.DecodeString(f.keyHex); err != nil || len(cfg.PSKKey) == 0 {
 			return nil, nil, fmt.Errorf("--psk-key must be hex for a coaps:// server")

@@ -176,7 +176,7 @@ func buildFleet(cfg fleetConfig, stderr io.Writer) ([]*member, error) {
 			keyHex: hex.EncodeToString([]byte(fmt.Sprintf(cfg.PSKKey, i))), server: cfg.Server,
 			linkName: pick, linksFile: cfg.LinksFile, firmware: cfg.Firmware, version: cfg.Version,
 			class: cfg.Class, trustKey: cfg.TrustKey, lwm2m: cfg.LwM2M, queue: cfg.Queue,
-			lifetime: cfg.Lifetime, awake: cfg.Awake, logLevel: "error"}
+			lifetime: cfg.Lifetime, awake: cfg.Awake, logLevel: "error", protocols: "0,1", delivery: 2}
 		d, relay, err := buildDevice(f, image, uint64(i)+1, stderr)
 		if err != nil {
 			closeFleet(members)
