@@ -29,6 +29,8 @@ type Config struct {
 	PSKKey      []byte
 	Certificate *tls.Certificate
 	RootCAs     *x509.CertPool
+	// ServerName is the name the server's certificate must carry.
+	ServerName string
 	// Server is where the device sends its datagrams: the server's CoAP
 	// address, or the link emulator's relay in front of it.
 	Server string
@@ -352,7 +354,7 @@ func (d *Device) connect(ctx context.Context) (*client.Client, error) {
 	}
 	r := newRadio(pc)
 	tc := coap.ClientConfig{PSKIdentity: d.cfg.PSKIdentity, PSKKey: d.cfg.PSKKey, Certificate: d.cfg.Certificate,
-		RootCAs: d.cfg.RootCAs, ServerName: "fotad", ConnectionID: true, PacketConn: r,
+		RootCAs: d.cfg.RootCAs, ServerName: d.cfg.ServerName, ConnectionID: true, PacketConn: r,
 		HandshakeTimeout: 60 * time.Second, NoBlockwise: true}
 	c := client.New(client.Config{
 		Endpoint: d.cfg.Endpoint, Version: d.cfg.Version, Lifetime: d.cfg.Lifetime, Queue: d.cfg.Queue,

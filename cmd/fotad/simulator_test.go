@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/fotahub/fota/coap/coaptest"
 	"github.com/fotahub/fota/simulator"
 	"github.com/fotahub/fota/simulator/link"
 )
@@ -71,5 +72,33 @@ func TestSimulatedDeviceAgainstFotad(t *testing.T) {
 	}
 	if st := relay.Stats(); st.Up.AirBytes == 0 || st.Down.AirBytes == 0 {
 		t.Fatalf("nothing went through the link: %+v", st)
+	}
+}
+
+// TestSimulatedX509Device registers a simulated device with a certificate
+// and reads its firmware version.
+func TestSimulatedX509Device(t *testing.T) {
+	ca := coaptest.NewCA(t)
+	dir := t.TempDir()
+	certFile, keyFile := coaptest.WritePEM(t, dir, "server", ca.Issue(t, "fotad.test"))
+	s := startServer(t, func(c *fileConfig) {
+		c.CoAP.X509 = x509Config{Certificate: certFile, Key: keyFile, ClientCA: ca.WriteCA(t, dir)}
+	})
+	cert := ca.Issue(t, "urn:dev:sim-x509")
+	dev, err := simulator.New(simulator.Config{Endpoint: "urn:dev:sim-x509", Certificate: &cert, RootCAs: ca.Pool(),
+		ServerName: "fotad.test", Server: s.coapsAddr(), Firmware: []byte("image"), FirmwareVersion: "4.0.1",
+		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- dev.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "registered", func() bool { return dev.Status().Registered })
+	var res struct{ Values []struct{ Value any } }
+	if code := s.api("POST", "/api/v1/devices/urn:dev:sim-x509/ops", map[string]any{"op": "read", "path": "/3/0/3"}, &res); code != http.StatusOK ||
+		len(res.Values) != 1 || res.Values[0].Value != "4.0.1" {
+		t.Fatalf("read over X.509: HTTP %d %+v", code, res)
 	}
 }

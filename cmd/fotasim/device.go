@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -27,6 +29,8 @@ type deviceFlags struct {
 	lifetime, awake                    time.Duration
 	blockSize                          int
 	protocols                          string
+	certFile, keyFile, caFile          string
+	serverName                         string
 	delivery                           int
 	faults                             multiFlag
 	jsonOut                            bool
@@ -45,6 +49,10 @@ func runDevice(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&f.endpoint, "endpoint", "", "LwM2M endpoint name (required)")
 	fs.StringVar(&f.identity, "psk-identity", "", "DTLS PSK identity")
 	fs.StringVar(&f.keyHex, "psk-key", "", "DTLS PSK key, hex")
+	fs.StringVar(&f.certFile, "cert", "", "X.509: device certificate PEM (its CN is the endpoint)")
+	fs.StringVar(&f.keyFile, "key", "", "X.509: device private key PEM")
+	fs.StringVar(&f.caFile, "ca", "", "X.509: CA PEM that signed the server's certificate")
+	fs.StringVar(&f.serverName, "server-name", "", "X.509: name in the server's certificate")
 	fs.StringVar(&f.server, "server", "coaps://127.0.0.1:5684", "server URL, coaps:// or coap://")
 	fs.StringVar(&f.linkName, "link", "wifi", "link profile, or none")
 	fs.StringVar(&f.linksFile, "links", "", "YAML file with more link profiles")
@@ -133,9 +141,14 @@ func buildDevice(f deviceFlags, image []byte, seed uint64, stderr io.Writer) (*s
 		}
 		cfg.Protocols = append(cfg.Protocols, n)
 	}
-	if secure {
+	switch {
+	case secure && f.certFile != "":
+		if err := loadX509(&cfg, f); err != nil {
+			return nil, nil, err
+		}
+	case secure:
 		if cfg.PSKKey, err = hex.DecodeString(f.keyHex); err != nil || len(cfg.PSKKey) == 0 {
-			return nil, nil, fmt.Errorf("--psk-key must be hex for a coaps:// server")
+			return nil, nil, fmt.Errorf("--psk-key must be hex for a coaps:// server (or use --cert)")
 		}
 	}
 	var relay *link.Relay
@@ -184,4 +197,23 @@ func faultNames() string {
 		s += string(f)
 	}
 	return s
+}
+
+func loadX509(cfg *simulator.Config, f deviceFlags) error {
+	cert, err := tls.LoadX509KeyPair(f.certFile, f.keyFile)
+	if err != nil {
+		return fmt.Errorf("--cert/--key: %w", err)
+	}
+	cfg.Certificate, cfg.ServerName = &cert, f.serverName
+	if f.caFile != "" {
+		pem, err := os.ReadFile(f.caFile)
+		if err != nil {
+			return err
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("--ca %s: no certificate", f.caFile)
+		}
+	}
+	return nil
 }
