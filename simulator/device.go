@@ -404,10 +404,26 @@ func (d *Device) deregister(c *client.Client) error {
 	return c.Deregister(ctx)
 }
 
-// populate fills the object tree: Objects 1, 3 and 5 (Object 0 lives in
-// the device's own configuration here).
+// populate fills the object tree: Objects 0 (Security: never announced,
+// 4.01 to the management server), 1, 3 and 5.
 func (d *Device) populate(c *client.Client) {
 	_, info := d.flash.Running()
+	mode := int64(3) // NoSec
+	switch {
+	case d.cfg.PSKKey != nil:
+		mode = 0
+	case d.cfg.Certificate != nil:
+		mode = 2
+	}
+	scheme := map[bool]string{true: "coaps://", false: "coap://"}[mode != 3]
+	c.AddInstance(0, model.ObjectInstance{ID: 0, Resources: map[uint16]model.Resource{
+		0:  model.SingleResource(0, model.StringValue(scheme+d.cfg.Server)),
+		1:  model.SingleResource(1, model.BoolValue(false)),
+		2:  model.SingleResource(2, model.IntegerValue(mode)),
+		3:  model.SingleResource(3, model.OpaqueValue([]byte(d.cfg.PSKIdentity))),
+		5:  model.SingleResource(5, model.OpaqueValue(d.cfg.PSKKey)),
+		10: model.SingleResource(10, model.IntegerValue(1)),
+	}})
 	c.AddInstance(1, model.ObjectInstance{ID: 0, Resources: map[uint16]model.Resource{
 		0: model.SingleResource(0, model.IntegerValue(1)),
 		1: model.SingleResource(1, model.UnsignedValue(uint64(d.cfg.Lifetime/time.Second))),

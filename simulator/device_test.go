@@ -2,6 +2,7 @@ package simulator_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -190,8 +191,18 @@ func TestRegisterAndRead(t *testing.T) {
 			t.Errorf("/5/0/%d missing", r)
 		}
 	}
-	if reg, _ := s.reg.Lookup("sim-1"); reg.Version != "1.1" {
+	reg, _ := s.reg.Lookup("sim-1")
+	if reg.Version != "1.1" {
 		t.Errorf("registered with %s", reg.Version)
+	}
+	for _, l := range reg.Objects {
+		if strings.HasPrefix(l.Path, "/0") {
+			t.Errorf("security object announced: %s", l.Path)
+		}
+	}
+	_, err = s.ops.Do(ctxT(t), "sim-1", lwm2m.Op{Kind: lwm2m.OpRead, Path: model.ObjectInstancePath(0, 0)})
+	if !errors.Is(err, lwm2m.ErrUnauthorized) {
+		t.Errorf("read of the security object: %v, want 4.01", err)
 	}
 }
 

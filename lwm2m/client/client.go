@@ -342,6 +342,9 @@ func (c *Client) objectLinks() []lwm2m.Link {
 	defer c.mu.Unlock()
 	var links []lwm2m.Link
 	for _, o := range sortedKeys(c.objects) {
+		if hidden(o) {
+			continue // LwM2M Core §6.2.1: Security (0) and OSCORE (21) are never announced
+		}
 		if len(c.objects[o]) == 0 {
 			links = append(links, lwm2m.Link{Path: model.ObjectPath(o).String()})
 		}
@@ -375,3 +378,7 @@ func cloneInstance(oi model.ObjectInstance) model.ObjectInstance {
 	}
 	return out
 }
+
+// hidden reports the objects only a bootstrap server may see: Security
+// (0) and OSCORE (21), which hold the client's keys.
+func hidden(o uint16) bool { return o == 0 || o == 21 }

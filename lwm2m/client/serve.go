@@ -30,6 +30,9 @@ func (c *Client) ServeCoAP(_ context.Context, r *coap.Request) coap.Response {
 	if err != nil {
 		return coap.Reply(coap.BadRequest)
 	}
+	if o, ok := p.Object(); ok && hidden(o) {
+		return coap.Reply(coap.Unauthorized) // a management server may not touch the keys
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
