@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
@@ -319,6 +318,9 @@ func (d *Device) bootloader() (crashed bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.fw = saved // RAM is gone: Object 5 comes back from flash
+	if d.cancelPull != nil {
+		d.cancelPull() // a download of the previous boot dies with it
+	}
 	d.pushing, d.cancelPull, d.registered = nil, nil, false
 	switch outcome {
 	case BootedCandidate:
@@ -712,5 +714,9 @@ func (d *Device) setFirmwareResources(ctx context.Context) {
 	_ = c.Set(ctx, model.ResourcePath(3, 0, 3), model.StringValue(info.Version))
 }
 
-// String names the device for logs.
-func (d *Device) String() string { return strings.TrimSpace(d.cfg.Endpoint) }
+// session is the client of the current boot.
+func (d *Device) session() *client.Client {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.client
+}

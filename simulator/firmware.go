@@ -323,7 +323,7 @@ func (d *Device) fetchBlock(ctx context.Context, path string, num uint32, size i
 		req := coap.NewRequest(coap.GET, path)
 		req.Block2 = coap.Block{Num: num, Size: size}
 		req.AskSize2 = askSize
-		resp, err := d.client.Do(ctx, req)
+		resp, err := d.session().Do(ctx, req)
 		switch {
 		case err == nil && resp.Code == coap.Content:
 			return resp, nil
