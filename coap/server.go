@@ -171,6 +171,7 @@ type Server struct {
 	udpSv  *udpServer.Server
 
 	sessions sessionTable
+	blobs    blobTable
 	nextID   atomic.Uint64
 	parked   atomic.Int64
 
@@ -188,6 +189,7 @@ func Listen(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: cfg.Logger.With().Str("component", "coap").Logger(), ctx: ctx, cancel: cancel}
 	s.sessions.init()
+	s.blobs.init()
 	if cfg.DTLSAddr != "" {
 		pc, err := listenUDP(cfg.DTLSAddr)
 		if err != nil {
@@ -323,12 +325,15 @@ func (f udpOption) UDPServerApply(c *udpServer.Config) { f(c) }
 // Expirations run on the server's own tick (tickLoop) rather than go-coap's
 // runner, whose connection map is keyed by remote address and loses track
 // of a session when its peer's address changes or a rebooted peer reuses it.
+// The request monitor answers blob requests before go-coap's caches
+// (blobserve.go).
 func (s *Server) dtlsOptions() dtlsServer.Option {
 	return dtlsOption(func(c *dtlsServer.Config) {
 		s.common(&c.Common)
 		c.PeriodicRunner = func(func(time.Time) bool) {}
 		c.CreateInactivityMonitor = nilMonitor
 		c.Handler = s.handle
+		c.RequestMonitor = s.interceptBlob
 		c.OnNewConn = func(cc *udpClient.Conn) { s.newSession(cc, true) }
 		c.TransmissionNStart = 1
 		c.TransmissionAcknowledgeTimeout = s.cfg.AckTimeout
@@ -348,6 +353,7 @@ func (s *Server) udpOptions(ctx context.Context) udpServer.Option {
 		c.PeriodicRunner = periodic.New(ctx.Done(), s.cfg.Tick)
 		c.CreateInactivityMonitor = nilMonitor
 		c.Handler = s.handle
+		c.RequestMonitor = s.interceptBlob
 		c.OnNewConn = func(cc *udpClient.Conn) { s.newSession(cc, false) }
 		c.TransmissionNStart = 1
 		c.TransmissionAcknowledgeTimeout = s.cfg.AckTimeout
