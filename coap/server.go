@@ -178,6 +178,9 @@ type Server struct {
 	ctx      context.Context // ends at shutdown
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	// startMu orders Serve's wg.Add before stop's cancel, so that
+	// Shutdown's wg.Wait never races an Add (a Shutdown right after start).
+	startMu sync.Mutex
 	shutOnce sync.Once
 }
 
@@ -257,6 +260,11 @@ func (s *Server) Stats() Stats {
 // Serve answers requests until ctx is done or Shutdown is called.
 func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 2)
+	s.startMu.Lock()
+	if s.ctx.Err() != nil { // shut down before it served
+		s.startMu.Unlock()
+		return nil
+	}
 	if s.dtlsSv != nil {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); errc <- s.dtlsSv.Serve(s.dtlsLn) }()
@@ -267,6 +275,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.tickLoop() }()
+	s.startMu.Unlock()
 	s.log.Info().Str("coaps", addrString(s.DTLSAddr())).Str("coap", addrString(s.PlainAddr())).
 		Int("cid_length", s.cfg.CIDLength).Msg("coap listening")
 	var err error
@@ -295,7 +304,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) stop() {
 	s.shutOnce.Do(func() {
+		s.startMu.Lock()
 		s.cancel()
+		s.startMu.Unlock()
 		if s.dtlsSv != nil {
 			s.dtlsSv.Stop()
 			_ = s.dtlsLn.Close()

@@ -414,3 +414,28 @@ func TestResponseOptionsAndPanics(t *testing.T) {
 		t.Fatalf("after a handler panic: %q", got)
 	}
 }
+
+// TestShutdownRightAfterStart stops a server whose Serve may not have
+// started its goroutines yet: no race between wg.Add and wg.Wait.
+func TestShutdownRightAfterStart(t *testing.T) {
+	for range 20 {
+		cfg := DefaultConfig()
+		cfg.DTLSAddr = "127.0.0.1:0"
+		cfg.PSK = testPSK
+		cfg.Handler = whoami
+		s, err := Listen(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- s.Serve(context.Background()) }()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
