@@ -1,6 +1,7 @@
 // Package api is the management HTTP API of fotad: JSON over HTTP for
-// provisioning devices and inspecting registrations, a health check, and
-// Prometheus metrics.
+// provisioning devices, inspecting registrations, operating on devices and
+// managing firmware images and packages, a health check, and Prometheus
+// metrics.
 //
 // # Authentication
 //
@@ -89,4 +90,40 @@
 // the queue; 404 for an unregistered device; 429 when its queue is full;
 // 409 when the operation was withdrawn; 400 for a request that cannot be
 // built or encoded.
+//
+// # Firmware
+//
+// With [Config.Images] and [Config.Packages] set (otherwise they answer
+// 503 "firmware images not enabled" or "firmware packages not enabled"):
+//
+//	POST   /api/v1/images?version=V&class=C   the raw image as the body (at most MaxImageBytes, else 413):
+//	                                          201 [ImageView]; 200 with the stored image for the same bytes,
+//	                                          version and class; 409 if the bytes or the version are taken otherwise
+//	GET    /api/v1/images                     {"images":[view...]}, by class, then sequence
+//	GET    /api/v1/images/{ref}[?class=C]     an image by digest or version; ?download=1 gives its bytes
+//	DELETE /api/v1/images/{digest}            204, removing the packages made from or to it; 404 if unknown
+//	GET    /api/v1/signing-key                the public key that verifies packages, as PEM; as
+//	                                          [SigningKeyView] JSON for "Accept: application/json"
+//	POST   /api/v1/packages                   [PackageRequest] -> [PackageView] of the package a device gets
+//	GET    /api/v1/packages/{id}              a package's metadata; ?download=1 gives its bytes
+//
+// An image view is
+//
+//	{"digest":"803ce91d...","size":19452,"version":"1.1.0","class":"sensor-a","sequence":3,"added":"2025-03-01T12:00:00Z"}
+//
+// where sequence is the manifest sequence number every package of the image
+// carries: per class, in the order images were added. A package request
+//
+//	{"image":"1.1.0","installed":"f57087ca...","class":"sensor-a","full":false}
+//
+// makes (once, then reuses) a delta from the installed image when it is
+// stored and the delta package is smaller, else the full image; the answer
+// gives the package's id (the SHA-256 of its bytes), format, size and
+// manifest fields, full_size, delta_size when a delta was made, and the
+// reason when the package is a full image. 409 when the classes differ or
+// the device runs the image or a later one already, 404 for an unknown
+// image, 400 for a version several classes have without "class". Bytes
+// downloads are application/octet-stream with the digest as ETag and
+// answer Range requests. The private signing key never appears in an
+// answer.
 package api

@@ -42,7 +42,8 @@ type TransportStats interface {
 const MinTokenLength = 16
 
 // Config wires a Server to the rest of fotad. Every field is required
-// except Operations and Logger; the zero Logger discards everything.
+// except Operations, Images, Packages and Logger; the zero Logger discards
+// everything.
 type Config struct {
 	Devices       lwm2m.DeviceStore
 	Registrations Registrations
@@ -51,6 +52,13 @@ type Config struct {
 	// ticket, queue, observe and send routes; see OperatorOperations.
 	// When nil those routes answer 503 "operations not enabled".
 	Operations Operations
+	// Images keeps firmware images, for the /api/v1/images routes; when nil
+	// they answer 503 "firmware images not enabled".
+	Images Images
+	// Packages makes signed packages, for /api/v1/packages and
+	// /api/v1/signing-key; when nil they answer 503 "firmware packages not
+	// enabled". A *firmware.Service is both Images and Packages.
+	Packages Packages
 	// Token is the bearer token clients must send, at least MinTokenLength
 	// characters; see LoadOrCreateToken.
 	Token string
@@ -85,6 +93,8 @@ type Server struct {
 	handler   http.Handler
 	now       func() time.Time
 	ops       Operations // nil: operations disabled
+	images    Images     // nil: image routes disabled
+	packages  Packages   // nil: package routes disabled
 
 	// stopCtx ends streams and operation waits; see StopStreams.
 	stopCtx     context.Context
@@ -107,6 +117,8 @@ func New(cfg Config) (*Server, error) {
 		log:       cfg.Logger.With().Str("component", "api").Logger(),
 		now:       time.Now,
 		ops:       cfg.Operations,
+		images:    cfg.Images,
+		packages:  cfg.Packages,
 	}
 	s.stopCtx, s.stopStreams = context.WithCancel(context.Background())
 
@@ -136,6 +148,14 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /api/v1/devices/{endpoint}/send", s.sends)
 	mux.HandleFunc("GET /api/v1/tickets/{id}", s.getTicket)
 	mux.HandleFunc("DELETE /api/v1/tickets/{id}", s.deleteTicket)
+	// Firmware images and packages (firmware.go).
+	mux.HandleFunc("POST /api/v1/images", s.addImage)
+	mux.HandleFunc("GET /api/v1/images", s.listImages)
+	mux.HandleFunc("GET /api/v1/images/{ref}", s.showImage)
+	mux.HandleFunc("DELETE /api/v1/images/{digest}", s.removeImage)
+	mux.HandleFunc("GET /api/v1/signing-key", s.signingKey)
+	mux.HandleFunc("POST /api/v1/packages", s.makePackage)
+	mux.HandleFunc("GET /api/v1/packages/{id}", s.showPackage)
 	// Profiles for operators chasing memory or CPU in the field; behind the
 	// token like everything but /healthz.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)

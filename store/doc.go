@@ -1,6 +1,7 @@
 // Package store keeps the server's durable state in one bbolt file: the
-// provisioned devices with their credentials and the live registrations.
-// It implements lwm2m.DeviceStore and lwm2m.RegistrationStore and is the
+// provisioned devices with their credentials, the live registrations, and
+// the firmware images and signed packages fotad delivers. It implements
+// lwm2m.DeviceStore, lwm2m.RegistrationStore and firmware.Store and is the
 // only package that imports bbolt; a networked backend would implement the
 // same interfaces and pass the same conformance suite (package storetest).
 //
@@ -22,7 +23,9 @@
 // returns nil (unless Options.NoSync), so a registration the server has
 // acknowledged survives a SIGKILL or a power cut. Reads use View and never
 // block writers. Every method returns ctx.Err() when called with a context
-// already done.
+// already done. Firmware writes use Update: they are rare, and each is one
+// domain operation (an image with its version and sequence; a package with
+// its key; an image's removal with every package made from or to it).
 //
 // # Bucket layout
 //
@@ -30,11 +33,29 @@
 //	devices         endpoint name  -> device record (JSON)
 //	psk_identities  PSK identity   -> endpoint name
 //	registrations   registration ID -> registration record (JSON)
+//	images          image digest -> image record (JSON)
+//	image_data      image digest -> the image's bytes
+//	image_versions  class, 0x00, version -> image digest
+//	class_sequences class -> 8-byte big-endian uint64, the last sequence given
+//	packages        package ID -> package record (JSON)
+//	package_data    package ID -> the package's bytes
+//	package_keys    precursor digest, image digest, format -> package ID
 //
 // Keys are the UTF-8 bytes of the name or ID, unescaped, so a cursor walks
 // them in Go string order: Devices and Registrations return records in key
 // order. bbolt does not allow empty keys: PutDevice rejects an empty
 // endpoint and PutRegistration an empty ID.
+//
+// Digests and package IDs (the SHA-256 of the package) are keys as their
+// 32 raw bytes, so those buckets walk in digest order. A package_keys key
+// is the 32-byte precursor digest (all zero for a full image), the 32-byte
+// image digest and the format's name ("full", "delta", "pelion"): 65 bytes
+// or more.
+//
+// Image and package bytes live in buckets of their own so that listing or
+// looking up metadata never pages them in. bbolt keeps a large value in
+// contiguous overflow pages; the file does not shrink when images are
+// removed, but their pages are reused.
 //
 // psk_identities is a unique index over devices: it holds an entry for
 // exactly the devices with a non-empty PSK identity, and is written in the
@@ -43,15 +64,26 @@
 // clearing a device's identity, or deleting the device, removes its old
 // entry.
 //
+// image_versions is a unique index over images: one entry per image, so a
+// version names one image per class. class_sequences holds, per class, the
+// last sequence number PutImage gave; it only grows, and removing images
+// does not lower it (package firmware's documentation says why).
+// package_keys maps each key to exactly one package and every package has
+// exactly one key; a package's image (and precursor, for a delta) is
+// stored: PutPackage checks it and DeleteImage removes the packages of the
+// image it removes, in the same transaction.
+//
 // # Records
 //
 // Records are JSON objects of private structs defined in records.go, never
-// of the lwm2m types, so renaming a domain field does not change the file.
+// of the lwm2m or firmware types, so renaming a domain field does not change the file.
 // Each record has a record version "v" (1 today). Times are RFC 3339 with
 // nanoseconds, written in UTC; durations are integer nanoseconds in fields
 // named *_ns (registration "lifetime_ns"); identity kinds are the strings
-// "nosec", "psk" and "x509"; PSK keys are base64. Records read back with
-// times in UTC: compare them with time.Time.Equal.
+// "nosec", "psk" and "x509"; PSK keys are base64; digests in records are
+// lower-case hex and payload formats the strings "full", "delta" and
+// "pelion". Records read back with times in UTC: compare them with
+// time.Time.Equal.
 //
 // # Schema versions
 //
@@ -63,4 +95,7 @@
 //
 //	1  initial schema: meta, devices, psk_identities, registrations;
 //	   device and registration records version 1
+//	2  firmware: images, image_data, image_versions, class_sequences,
+//	   packages, package_data, package_keys (new, empty buckets);
+//	   image and package records version 1
 package store

@@ -2,6 +2,8 @@ package store
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -105,6 +107,105 @@ func checkInvariants(tx *bolt.Tx) []error {
 			fail("registration %q: %v", k, err)
 		case r.ID != string(k):
 			fail("registration key %q holds id %q", k, r.ID)
+		}
+		return nil
+	})
+	return append(errs, checkFirmwareInvariants(tx)...)
+}
+
+// checkFirmwareInvariants checks the firmware buckets: every image and
+// package decodes under its own digest, its bytes are there and hash to
+// it, and the indexes (image_versions, package_keys) map exactly the
+// records there are; class_sequences is at least every image's sequence,
+// and every package's images are stored.
+func checkFirmwareInvariants(tx *bolt.Tx) []error {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	names := [][]byte{bucketImages, bucketImageData, bucketImageVersions, bucketClassSequences,
+		bucketPackages, bucketPackageData, bucketPackageKeys}
+	for _, name := range names {
+		if tx.Bucket(name) == nil {
+			fail("missing bucket %s", name)
+			return errs
+		}
+	}
+	images, imageData, versions, seqs := tx.Bucket(bucketImages), tx.Bucket(bucketImageData), tx.Bucket(bucketImageVersions), tx.Bucket(bucketClassSequences)
+	packages, packageData, keys := tx.Bucket(bucketPackages), tx.Bucket(bucketPackageData), tx.Bucket(bucketPackageKeys)
+
+	_ = images.ForEach(func(k, v []byte) error {
+		img, err := decodeImage(v)
+		switch {
+		case err != nil:
+			fail("image %x: %v", k, err)
+			return nil
+		case !bytes.Equal(img.Digest[:], k):
+			fail("image key %x holds image %s", k, img.Digest)
+		}
+		if data := imageData.Get(k); int64(len(data)) != img.Size || sha256.Sum256(data) != img.Digest {
+			fail("image %x: %d bytes of data that do not hash to it (size %d)", k, len(data), img.Size)
+		}
+		if d := versions.Get(versionKey(img.Class, img.Version)); !bytes.Equal(d, k) {
+			fail("image %x: version %q of class %q indexed to %x", k, img.Version, img.Class, d)
+		}
+		if seq := seqs.Get([]byte(img.Class)); len(seq) != 8 || binary.BigEndian.Uint64(seq) < img.Sequence {
+			fail("image %x: sequence %d, class %q counter %x", k, img.Sequence, img.Class, seq)
+		}
+		return nil
+	})
+	_ = imageData.ForEach(func(k, _ []byte) error {
+		if images.Get(k) == nil {
+			fail("image data %x without an image", k)
+		}
+		return nil
+	})
+	_ = versions.ForEach(func(k, v []byte) error {
+		raw := images.Get(v)
+		if raw == nil {
+			fail("version %q indexed to missing image %x", k, v)
+			return nil
+		}
+		if img, err := decodeImage(raw); err == nil && !bytes.Equal(versionKey(img.Class, img.Version), k) {
+			fail("version %q indexed to image %x of class %q version %q", k, v, img.Class, img.Version)
+		}
+		return nil
+	})
+	_ = packages.ForEach(func(k, v []byte) error {
+		p, err := decodePackage(v)
+		switch {
+		case err != nil:
+			fail("package %x: %v", k, err)
+			return nil
+		case !bytes.Equal(p.ID[:], k):
+			fail("package key %x holds package %s", k, p.ID)
+		}
+		if data := packageData.Get(k); int64(len(data)) != p.Size || sha256.Sum256(data) != p.ID {
+			fail("package %x: %d bytes of data that do not hash to it (size %d)", k, len(data), p.Size)
+		}
+		pk, err := packageKey(p.Key())
+		if err != nil {
+			fail("package %x: %v", k, err)
+		} else if id := keys.Get(pk); !bytes.Equal(id, k) {
+			fail("package %x: its key %s maps to %x", k, p.Key(), id)
+		}
+		return nil
+	})
+	_ = packageData.ForEach(func(k, _ []byte) error {
+		if packages.Get(k) == nil {
+			fail("package data %x without a package", k)
+		}
+		return nil
+	})
+	_ = keys.ForEach(func(k, id []byte) error {
+		from, to, format, ok := splitPackageKey(k)
+		if !ok {
+			fail("package key %x does not parse", k)
+			return nil
+		}
+		if images.Get(to) == nil || (format.IsDelta() && images.Get(from) == nil) {
+			fail("package key %x: its images are not stored", k)
+		}
+		if packages.Get(id) == nil {
+			fail("package key %x maps to missing package %x", k, id)
 		}
 		return nil
 	})

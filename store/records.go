@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fotahub/fota/delivery/firmware"
+	"github.com/fotahub/fota/delivery/manifest"
 	"github.com/fotahub/fota/lwm2m"
 )
 
@@ -194,4 +196,165 @@ func identityKindOf(s string) (lwm2m.IdentityKind, bool) {
 		}
 	}
 	return 0, false
+}
+
+// Firmware records. Digests are lower-case hex; formats are the strings in
+// packageFormats, not manifest's numbers.
+
+const (
+	imageRecordVersion   = 1
+	packageRecordVersion = 1
+)
+
+type imageRecord struct {
+	V        int       `json:"v"`
+	Digest   string    `json:"digest"`
+	Size     int64     `json:"size"`
+	Version  string    `json:"version"`
+	Class    string    `json:"class"`
+	Sequence uint64    `json:"sequence"`
+	Added    time.Time `json:"added"`
+}
+
+type packageRecord struct {
+	V               int       `json:"v"`
+	ID              string    `json:"id"`
+	Size            int64     `json:"size"`
+	Format          string    `json:"format"` // one of the packageFormats values
+	Sequence        uint64    `json:"sequence"`
+	Version         string    `json:"version"`
+	Class           string    `json:"class"`
+	PayloadDigest   string    `json:"payload_digest"`
+	PayloadSize     uint64    `json:"payload_size"`
+	ImageDigest     string    `json:"image_digest"`
+	ImageSize       uint64    `json:"image_size"`
+	PrecursorDigest string    `json:"precursor_digest,omitempty"`
+	PrecursorSize   uint64    `json:"precursor_size,omitempty"`
+	KeyFingerprint  string    `json:"key_fingerprint"`
+	Created         time.Time `json:"created"`
+}
+
+// packageFormats fixes the stored spelling of each payload format, in
+// records and in package_keys keys.
+var packageFormats = map[manifest.Format]string{
+	manifest.FormatFull:   "full",
+	manifest.FormatDelta:  "delta",
+	manifest.FormatPelion: "pelion",
+}
+
+func packageFormatOf(s string) (manifest.Format, bool) {
+	for f, name := range packageFormats {
+		if name == s {
+			return f, true
+		}
+	}
+	return 0, false
+}
+
+func encodeImage(img firmware.Image) ([]byte, error) {
+	b, err := json.Marshal(imageRecord{
+		V:        imageRecordVersion,
+		Digest:   img.Digest.String(),
+		Size:     img.Size,
+		Version:  img.Version,
+		Class:    img.Class,
+		Sequence: img.Sequence,
+		Added:    img.Added.UTC(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode image record: %w", err)
+	}
+	return b, nil
+}
+
+func decodeImage(b []byte) (firmware.Image, error) {
+	var rec imageRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return firmware.Image{}, fmt.Errorf("image record does not decode: %v: %w", err, ErrCorrupt)
+	}
+	if rec.V != imageRecordVersion {
+		return firmware.Image{}, fmt.Errorf("image record version %d, want %d: %w", rec.V, imageRecordVersion, ErrCorrupt)
+	}
+	img := firmware.Image{Size: rec.Size, Version: rec.Version, Class: rec.Class, Sequence: rec.Sequence, Added: rec.Added}
+	if err := img.Digest.UnmarshalText([]byte(rec.Digest)); err != nil {
+		return firmware.Image{}, fmt.Errorf("image record: %v: %w", err, ErrCorrupt)
+	}
+	return img, nil
+}
+
+func encodePackage(p firmware.Package) ([]byte, error) {
+	m := &p.Manifest
+	format, ok := packageFormats[m.Format]
+	if !ok {
+		return nil, fmt.Errorf("encode package record: unknown format %d", uint8(m.Format))
+	}
+	rec := packageRecord{
+		V:              packageRecordVersion,
+		ID:             p.ID.String(),
+		Size:           p.Size,
+		Format:         format,
+		Sequence:       m.Sequence,
+		Version:        m.Version,
+		Class:          m.Class,
+		PayloadDigest:  m.PayloadDigest.String(),
+		PayloadSize:    m.PayloadSize,
+		ImageDigest:    m.ImageDigest.String(),
+		ImageSize:      m.ImageSize,
+		KeyFingerprint: p.KeyFingerprint,
+		Created:        p.Created.UTC(),
+	}
+	if m.Format.IsDelta() {
+		rec.PrecursorDigest, rec.PrecursorSize = m.PrecursorDigest.String(), m.PrecursorSize
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode package record: %w", err)
+	}
+	return b, nil
+}
+
+func decodePackage(b []byte) (firmware.Package, error) {
+	var rec packageRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return firmware.Package{}, fmt.Errorf("package record does not decode: %v: %w", err, ErrCorrupt)
+	}
+	if rec.V != packageRecordVersion {
+		return firmware.Package{}, fmt.Errorf("package record version %d, want %d: %w", rec.V, packageRecordVersion, ErrCorrupt)
+	}
+	format, ok := packageFormatOf(rec.Format)
+	if !ok {
+		return firmware.Package{}, fmt.Errorf("package record has format %q: %w", rec.Format, ErrCorrupt)
+	}
+	p := firmware.Package{
+		Size:           rec.Size,
+		KeyFingerprint: rec.KeyFingerprint,
+		Created:        rec.Created,
+		Manifest: manifest.Manifest{
+			Sequence:      rec.Sequence,
+			Version:       rec.Version,
+			Class:         rec.Class,
+			Format:        format,
+			PayloadSize:   rec.PayloadSize,
+			ImageSize:     rec.ImageSize,
+			PrecursorSize: rec.PrecursorSize,
+		},
+	}
+	for _, f := range []struct {
+		dst      *manifest.Digest
+		src      string
+		optional bool
+	}{
+		{&p.ID, rec.ID, false},
+		{&p.Manifest.PayloadDigest, rec.PayloadDigest, false},
+		{&p.Manifest.ImageDigest, rec.ImageDigest, false},
+		{&p.Manifest.PrecursorDigest, rec.PrecursorDigest, true},
+	} {
+		if f.optional && f.src == "" {
+			continue
+		}
+		if err := f.dst.UnmarshalText([]byte(f.src)); err != nil {
+			return firmware.Package{}, fmt.Errorf("package record: %v: %w", err, ErrCorrupt)
+		}
+	}
+	return p, nil
 }

@@ -15,6 +15,14 @@ var (
 	bucketPSKIdentities = []byte("psk_identities")
 	bucketRegistrations = []byte("registrations")
 
+	bucketImages         = []byte("images")
+	bucketImageData      = []byte("image_data")
+	bucketImageVersions  = []byte("image_versions")
+	bucketClassSequences = []byte("class_sequences")
+	bucketPackages       = []byte("packages")
+	bucketPackageData    = []byte("package_data")
+	bucketPackageKeys    = []byte("package_keys")
+
 	keySchemaVersion = []byte("schema_version")
 )
 
@@ -33,10 +41,23 @@ type migration struct {
 // in doc.go in step.
 var migrations = []migration{
 	{1, "initial schema: meta, devices, psk_identities, registrations", migrateV1},
+	{2, "firmware: images, image_data, image_versions, class_sequences, packages, package_data, package_keys", migrateV2},
 }
 
 func migrateV1(tx *bolt.Tx) error {
 	for _, name := range [][]byte{bucketDevices, bucketPSKIdentities, bucketRegistrations} {
+		if _, err := tx.CreateBucket(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func migrateV2(tx *bolt.Tx) error {
+	for _, name := range [][]byte{
+		bucketImages, bucketImageData, bucketImageVersions, bucketClassSequences,
+		bucketPackages, bucketPackageData, bucketPackageKeys,
+	} {
 		if _, err := tx.CreateBucket(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}

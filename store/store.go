@@ -10,6 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/fotahub/fota/delivery/firmware"
 	"github.com/fotahub/fota/lwm2m"
 )
 
@@ -86,8 +87,9 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// DB is the bbolt-backed store. It implements lwm2m.DeviceStore and
-// lwm2m.RegistrationStore and is safe for concurrent use.
+// DB is the bbolt-backed store. It implements lwm2m.DeviceStore,
+// lwm2m.RegistrationStore and firmware.Store and is safe for concurrent
+// use.
 type DB struct {
 	bolt *bolt.DB
 	path string
@@ -96,6 +98,7 @@ type DB struct {
 var (
 	_ lwm2m.DeviceStore       = (*DB)(nil)
 	_ lwm2m.RegistrationStore = (*DB)(nil)
+	_ firmware.Store          = (*DB)(nil)
 )
 
 // Open opens the store at path, creating the file (mode 0600) and its

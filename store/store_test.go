@@ -3,11 +3,13 @@ package store
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,6 +18,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fotahub/fota/delivery/firmware"
+	"github.com/fotahub/fota/delivery/manifest"
 	"github.com/fotahub/fota/lwm2m"
 	"github.com/fotahub/fota/store/storetest"
 )
@@ -28,6 +32,18 @@ func TestDeviceStore(t *testing.T) {
 
 func TestRegistrationStore(t *testing.T) {
 	storetest.TestRegistrationStore(t, func(t *testing.T) lwm2m.RegistrationStore {
+		return openTestDB(t, Options{})
+	})
+}
+
+func TestImageStore(t *testing.T) {
+	storetest.TestImageStore(t, func(t *testing.T) firmware.ImageStore {
+		return openTestDB(t, Options{})
+	})
+}
+
+func TestPackageStore(t *testing.T) {
+	storetest.TestPackageStore(t, func(t *testing.T) firmware.Store {
 		return openTestDB(t, Options{})
 	})
 }
@@ -231,18 +247,29 @@ func withMigrations(t *testing.T, ms ...migration) {
 	t.Cleanup(func() { migrations = saved })
 }
 
-func TestMigrationsRunInOrder(t *testing.T) {
-	ctx := context.Background()
+// v1File writes a file of schema version 1, the first release, with a
+// registration in it.
+func v1File(t *testing.T) string {
+	t.Helper()
+	all := migrations
+	withMigrations(t, migrations[0])
+	defer func() { migrations = all }()
 	path := filepath.Join(t.TempDir(), "fota.db")
-	// A version 1 file with data.
 	db, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.PutRegistration(ctx, testRegistration("reg-1")); err != nil {
+	defer db.Close()
+	if err := db.PutRegistration(context.Background(), testRegistration("reg-1")); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
+	return path
+}
+
+func TestMigrationsRunInOrder(t *testing.T) {
+	ctx := context.Background()
+	path := v1File(t)
+	n := uint64(len(migrations))
 
 	var ran []uint64
 	step := func(v uint64) migration {
@@ -252,20 +279,30 @@ func TestMigrationsRunInOrder(t *testing.T) {
 			return err
 		}}
 	}
-	withMigrations(t, migrations[0], step(2), step(3))
-	db, err = Open(path, Options{})
+	// The real migrations after version 1, recorded, then two more.
+	ms := slices.Clone(migrations)
+	for i := 1; i < len(ms); i++ {
+		v, up := ms[i].version, ms[i].up
+		ms[i].up = func(tx *bolt.Tx) error { ran = append(ran, v); return up(tx) }
+	}
+	withMigrations(t, append(ms, step(n+1), step(n+2))...)
+	db, err := Open(path, Options{})
 	if err != nil {
 		t.Fatalf("Open with pending migrations: %v", err)
 	}
-	if fmt.Sprint(ran) != "[2 3]" {
-		t.Errorf("migrations ran %v, want [2 3]", ran)
+	var want []uint64
+	for v := uint64(2); v <= n+2; v++ {
+		want = append(want, v)
+	}
+	if !slices.Equal(ran, want) {
+		t.Errorf("migrations ran %v, want %v", ran, want)
 	}
 	if regs, err := db.Registrations(ctx); err != nil || len(regs) != 1 {
 		t.Errorf("after migration: %d registrations, %v", len(regs), err)
 	}
 	db.Close()
-	if v := rawSchemaVersion(t, path); v != 3 {
-		t.Errorf("schema version %d, want 3", v)
+	if v := rawSchemaVersion(t, path); v != n+2 {
+		t.Errorf("schema version %d, want %d", v, n+2)
 	}
 	// Reopening runs nothing.
 	ran = nil
@@ -279,6 +316,25 @@ func TestMigrationsRunInOrder(t *testing.T) {
 	}
 }
 
+// TestMigrateV1 opens a file of the first release with this program: the
+// registrations stay, and the firmware buckets work.
+func TestMigrateV1(t *testing.T) {
+	ctx := context.Background()
+	path := v1File(t)
+	db := openTestPath(t, path, Options{})
+	if regs, err := db.Registrations(ctx); err != nil || len(regs) != 1 {
+		t.Fatalf("after migration: %d registrations, %v", len(regs), err)
+	}
+	data := []byte("firmware")
+	if _, _, err := db.PutImage(ctx, firmware.Image{Digest: sha256.Sum256(data), Size: int64(len(data)), Version: "1", Class: "c"}, data); err != nil {
+		t.Fatalf("PutImage after migration: %v", err)
+	}
+	db.Close()
+	if v := rawSchemaVersion(t, path); v != schemaVersion() {
+		t.Errorf("schema version %d, want %d", v, schemaVersion())
+	}
+}
+
 func TestFailedMigrationChangesNothing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "fota.db")
 	db, err := Open(path, Options{})
@@ -287,16 +343,17 @@ func TestFailedMigrationChangesNothing(t *testing.T) {
 	}
 	db.Close()
 
-	withMigrations(t, migrations[0],
-		migration{2, "adds a bucket", func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("v2")); return err }},
-		migration{3, "fails", func(*bolt.Tx) error { return errors.New("boom") }},
-	)
+	n := uint64(len(migrations))
+	withMigrations(t, append(slices.Clone(migrations),
+		migration{n + 1, "adds a bucket", func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("added")); return err }},
+		migration{n + 2, "fails", func(*bolt.Tx) error { return errors.New("boom") }},
+	)...)
 	_, err = Open(path, Options{})
-	if err == nil || !strings.Contains(err.Error(), "version 3") || !strings.Contains(err.Error(), "boom") {
-		t.Fatalf("Open = %v, want the failure of migration 3", err)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("version %d", n+2)) || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("Open = %v, want the failure of migration %d", err, n+2)
 	}
-	if v := rawSchemaVersion(t, path); v != 1 {
-		t.Errorf("schema version %d after a failed migration, want 1", v)
+	if v := rawSchemaVersion(t, path); v != n {
+		t.Errorf("schema version %d after a failed migration, want %d", v, n)
 	}
 	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
@@ -304,8 +361,8 @@ func TestFailedMigrationChangesNothing(t *testing.T) {
 	}
 	defer b.Close()
 	_ = b.View(func(tx *bolt.Tx) error {
-		if tx.Bucket([]byte("v2")) != nil {
-			t.Error("migration 2 was kept although migration 3 failed")
+		if tx.Bucket([]byte("added")) != nil {
+			t.Errorf("migration %d was kept although migration %d failed", n+1, n+2)
 		}
 		return nil
 	})
@@ -335,6 +392,13 @@ func TestClosed(t *testing.T) {
 	}
 	_, errs["Devices"] = db.Devices(ctx)
 	_, errs["Registrations"] = db.Registrations(ctx)
+	data := []byte("image")
+	_, _, errs["PutImage"] = db.PutImage(ctx, firmware.Image{Digest: sha256.Sum256(data), Size: 5, Version: "1", Class: "c"}, data)
+	_, errs["Images"] = db.Images(ctx)
+	_, errs["ImageData"] = db.ImageData(ctx, sha256.Sum256(data))
+	errs["DeleteImage"] = db.DeleteImage(ctx, sha256.Sum256(data))
+	_, errs["PackageFor"] = db.PackageFor(ctx, firmware.PackageKey{Format: manifest.FormatFull})
+	_, errs["PackageData"] = db.PackageData(ctx, sha256.Sum256(data))
 	for name, err := range errs {
 		if !errors.Is(err, ErrClosed) {
 			t.Errorf("%s after Close = %v, want ErrClosed", name, err)
@@ -440,6 +504,111 @@ func TestRecordFormat(t *testing.T) {
 	}
 	if b, _ := encodeRegistration(gotR); string(b) != wantReg {
 		t.Errorf("registration does not round-trip:\n got %s\nwant %s", b, wantReg)
+	}
+}
+
+// TestFirmwareRecordFormat pins the image and package records, as
+// TestRecordFormat pins the others.
+func TestFirmwareRecordFormat(t *testing.T) {
+	digest := func(s string) manifest.Digest { return sha256.Sum256([]byte(s)) }
+	img := firmware.Image{
+		Digest:   digest("new"),
+		Size:     19452,
+		Version:  "1.1.0",
+		Class:    "sensor-a",
+		Sequence: 3,
+		Added:    time.Date(2025, 1, 2, 4, 4, 5, 0, time.FixedZone("CET", 3600)),
+	}
+	const wantImage = `{"v":1,"digest":"11507a0e2f5e69d5dfa40a62a1bd7b6ee57e6bcd85c67c9b8431b36fff21c437","size":19452,` +
+		`"version":"1.1.0","class":"sensor-a","sequence":3,"added":"2025-01-02T03:04:05Z"}`
+	p := firmware.Package{
+		ID: digest("package"),
+		Manifest: manifest.Manifest{
+			Sequence: 3, Version: "1.1.0", Class: "sensor-a", Format: manifest.FormatDelta,
+			PayloadDigest: digest("patch"), PayloadSize: 777,
+			ImageDigest: digest("new"), ImageSize: 19452,
+			PrecursorDigest: digest("old"), PrecursorSize: 19340,
+		},
+		Size:           1100,
+		KeyFingerprint: "sha256:ab",
+		Created:        time.Date(2025, 1, 2, 3, 4, 6, 0, time.UTC),
+	}
+	// ID, PAYLOAD and PRECURSOR stand for the hex digests.
+	const wantPackage = `{"v":1,"id":"ID","size":1100,"format":"delta",` +
+		`"sequence":3,"version":"1.1.0","class":"sensor-a",` +
+		`"payload_digest":"PAYLOAD","payload_size":777,` +
+		`"image_digest":"11507a0e2f5e69d5dfa40a62a1bd7b6ee57e6bcd85c67c9b8431b36fff21c437","image_size":19452,` +
+		`"precursor_digest":"PRECURSOR","precursor_size":19340,` +
+		`"key_fingerprint":"sha256:ab","created":"2025-01-02T03:04:06Z"}`
+	want := strings.NewReplacer(`"ID"`, `"`+digest("package").String()+`"`,
+		"PAYLOAD", digest("patch").String(), "PRECURSOR", digest("old").String()).Replace(wantPackage)
+
+	if b, err := encodeImage(img); err != nil || string(b) != wantImage {
+		t.Errorf("encodeImage = %s, %v\nwant %s", b, err, wantImage)
+	}
+	if b, err := encodePackage(p); err != nil || string(b) != want {
+		t.Errorf("encodePackage = %s, %v\nwant %s", b, err, want)
+	}
+	gotImg, err := decodeImage([]byte(wantImage))
+	if err != nil || gotImg.Digest != img.Digest || gotImg.Sequence != 3 || !gotImg.Added.Equal(img.Added) {
+		t.Errorf("decodeImage = %+v, %v", gotImg, err)
+	}
+	gotPkg, err := decodePackage([]byte(want))
+	if err != nil || gotPkg.ID != p.ID || gotPkg.Manifest != p.Manifest || gotPkg.Size != p.Size || !gotPkg.Created.Equal(p.Created) {
+		t.Errorf("decodePackage = %+v, %v", gotPkg, err)
+	}
+	// A full package has no precursor fields.
+	p.Manifest.Format, p.Manifest.PrecursorDigest, p.Manifest.PrecursorSize = manifest.FormatFull, manifest.Digest{}, 0
+	if b, err := encodePackage(p); err != nil || strings.Contains(string(b), "precursor") || !strings.Contains(string(b), `"format":"full"`) {
+		t.Errorf("encodePackage(full) = %s, %v", b, err)
+	}
+}
+
+// TestFirmwarePersistence: images, their sequence counters and packages
+// survive closing and reopening the store.
+func TestFirmwarePersistence(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "fota.db")
+	db := openTestPath(t, path, Options{})
+	put := func(data, version string) firmware.Image {
+		t.Helper()
+		b := []byte(data)
+		img, _, err := db.PutImage(ctx, firmware.Image{Digest: sha256.Sum256(b), Size: int64(len(b)), Version: version, Class: "c",
+			Added: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	a, b := put("image a", "1"), put("image b", "2")
+	data := []byte("a signed package")
+	p := firmware.Package{ID: sha256.Sum256(data), Size: int64(len(data)), KeyFingerprint: "sha256:k",
+		Manifest: manifest.Manifest{Sequence: b.Sequence, Version: "2", Class: "c", Format: manifest.FormatDelta,
+			ImageDigest: b.Digest, ImageSize: uint64(b.Size), PrecursorDigest: a.Digest, PrecursorSize: uint64(a.Size)}}
+	if err := db.PutPackage(ctx, p, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db = openTestPath(t, path, Options{})
+	imgs, err := db.Images(ctx)
+	if err != nil || len(imgs) != 2 {
+		t.Fatalf("after reopen: %d images, %v", len(imgs), err)
+	}
+	if got, err := db.ImageData(ctx, b.Digest); err != nil || string(got) != "image b" {
+		t.Errorf("after reopen: image data %q, %v", got, err)
+	}
+	got, err := db.PackageFor(ctx, p.Key())
+	if err != nil || got.ID != p.ID || got.Manifest != p.Manifest {
+		t.Errorf("after reopen: package %+v, %v", got, err)
+	}
+	if got, err := db.PackageData(ctx, p.ID); err != nil || string(got) != string(data) {
+		t.Errorf("after reopen: package data %q, %v", got, err)
+	}
+	if c := put("image c", "3"); c.Sequence != 3 {
+		t.Errorf("after reopen: next sequence %d, want 3", c.Sequence)
 	}
 }
 

@@ -89,21 +89,30 @@ func (e *httpError) Error() string {
 // carrying the server's message.
 func (a *apiClient) do(method, path string, body any) ([]byte, error) {
 	var rd io.Reader
+	contentType := ""
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, err
 		}
-		rd = bytes.NewReader(b)
+		rd, contentType = bytes.NewReader(b), "application/json"
 	}
-	req, err := http.NewRequest(method, strings.TrimRight(a.base.String(), "/")+path, rd)
+	_, b, err := a.send(method, path, rd, contentType)
+	return b, err
+}
+
+// send sends a request with a raw body (nil for none) of the content type
+// and returns the status and body of a 2xx answer; other answers become an
+// *httpError carrying the server's message.
+func (a *apiClient) send(method, path string, body io.Reader, contentType string) (int, []byte, error) {
+	req, err := http.NewRequest(method, strings.TrimRight(a.base.String(), "/")+path, body)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+a.token)
 	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := a.http.Do(req)
 	if err != nil {
@@ -111,15 +120,15 @@ func (a *apiClient) do(method, path string, body any) ([]byte, error) {
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return nil, fmt.Errorf("%s %s: %w (is fotad running there? see --server)", method, a.base.Redacted(), err)
+		return 0, nil, fmt.Errorf("%s %s: %w (is fotad running there? see --server)", method, a.base.Redacted(), err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: read response: %w", method, path, err)
+		return 0, nil, fmt.Errorf("%s %s: read response: %w", method, path, err)
 	}
 	if resp.StatusCode/100 == 2 {
-		return b, nil
+		return resp.StatusCode, b, nil
 	}
 	var e struct {
 		Error string `json:"error"`
@@ -127,7 +136,7 @@ func (a *apiClient) do(method, path string, body any) ([]byte, error) {
 	if json.Unmarshal(b, &e) != nil || e.Error == "" {
 		e.Error = "server answered " + resp.Status
 	}
-	return nil, &httpError{status: resp.StatusCode, msg: e.Error}
+	return 0, nil, &httpError{status: resp.StatusCode, msg: e.Error}
 }
 
 // getJSON fetches path and decodes it into v, returning the raw body too.

@@ -1,6 +1,7 @@
 // Command fotactl manages a fotad server through its HTTP API: provision
-// devices, list and inspect them and their registrations, and read, write,
-// execute and observe resources on registered devices.
+// devices, list and inspect them and their registrations, read, write,
+// execute and observe resources on registered devices, and manage firmware
+// images, signed packages and the signing key.
 //
 //	fotactl [--server URL] [--token TOKEN] [--data DIR] NOUN VERB [ARGS] [FLAGS]
 //
@@ -62,6 +63,19 @@ Commands:
                               show a device or a registered endpoint
   device rm ENDPOINT          remove a device
   registrations [--json]      list live registrations, provisioned or not (also: reg list)
+  image add FILE --version V --class C [--json]
+                              store a firmware image, known by its SHA-256
+  image list [--json]         list images by class and sequence
+  image show DIGEST|VERSION [--class C] [--json]
+                              show an image
+  image rm DIGEST             remove an image and the packages made from or to it
+  package make --image DIGEST|VERSION [--installed DIGEST] [--class C] [--full] [--json]
+                              make (or find) the signed package a device gets: a delta
+                              when smaller; prints format, size and saving
+  package show ID [--json]    show a package
+  key gen [--out FILE] [--force]
+                              make a package signing key here (mode 0600); prints the public key
+  key show [--json]           print the public key fotad signs packages with (PEM)
   delta create --old OLD --new NEW --out PATCH [--format native|pelion] [--thumb]
                               make a patch locally; prints its size and RAM bound
   delta apply --old OLD --patch PATCH --out NEW [--new-sha256 HEX]
@@ -118,6 +132,12 @@ func (c *cli) run(args []string) int {
 		err = c.device(rest)
 	case "registrations", "registration", "reg", "regs":
 		err = c.registrations(rest)
+	case "image", "images", "img":
+		err = c.image(rest)
+	case "package", "packages", "pkg":
+		err = c.pkg(rest)
+	case "key", "keys":
+		err = c.key(rest)
 	case "delta":
 		err = c.deltaCmd(rest)
 	case "read", "write", "exec", "execute", "discover", "attrs", "create", "delete":

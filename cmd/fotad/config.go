@@ -8,23 +8,26 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/fotahub/fota/coap"
+	"github.com/fotahub/fota/delivery/firmware"
 )
 
 // fileConfig is fotad's YAML configuration (configs/fotad.yaml documents
 // every field). Zero values mean "the default".
 type fileConfig struct {
-	DataDir          string      `yaml:"data_dir"`
-	LogLevel         string      `yaml:"log_level"`
-	LogFormat        string      `yaml:"log_format"`
-	OpenRegistration bool        `yaml:"open_registration"`
-	API              apiConfig   `yaml:"api"`
-	CoAP             coapConfig  `yaml:"coap"`
-	LwM2M            lwm2mConfig `yaml:"lwm2m"`
+	DataDir          string         `yaml:"data_dir"`
+	LogLevel         string         `yaml:"log_level"`
+	LogFormat        string         `yaml:"log_format"`
+	OpenRegistration bool           `yaml:"open_registration"`
+	API              apiConfig      `yaml:"api"`
+	CoAP             coapConfig     `yaml:"coap"`
+	LwM2M            lwm2mConfig    `yaml:"lwm2m"`
+	Delivery         deliveryConfig `yaml:"delivery"`
 }
 
 type apiConfig struct {
@@ -60,6 +63,23 @@ type lwm2mConfig struct {
 	QueueExpiry time.Duration `yaml:"queue_expiry"`
 	SendTimeout time.Duration `yaml:"send_timeout"`
 	MaxQueued   int           `yaml:"max_queued"`
+}
+
+type deliveryConfig struct {
+	// SigningKey is the PEM file of the package signing key; empty means
+	// <data_dir>/signing-key.pem, created at first start.
+	SigningKey string `yaml:"signing_key"`
+}
+
+// signingKey returns the signing key's path and whether fotad may create
+// the key there: only at the default path, so that a configured key that
+// is missing (an unmounted secret) is an error, not a new key devices do
+// not trust.
+func (c *fileConfig) signingKey() (path string, create bool) {
+	if c.Delivery.SigningKey != "" {
+		return c.Delivery.SigningKey, false
+	}
+	return filepath.Join(c.DataDir, firmware.KeyFile), true
 }
 
 func defaultFileConfig() fileConfig {

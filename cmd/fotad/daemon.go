@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/fotahub/fota/api"
 	"github.com/fotahub/fota/coap"
+	"github.com/fotahub/fota/delivery/firmware"
 	"github.com/fotahub/fota/lwm2m"
 	"github.com/fotahub/fota/store"
 )
@@ -28,6 +30,7 @@ type daemon struct {
 	db       *store.DB
 	registry *lwm2m.Registry
 	ops      *lwm2m.Operator
+	firmware *firmware.Service
 	coap     *coap.Server
 	http     *http.Server
 	apiLn    net.Listener
@@ -48,6 +51,9 @@ func start(cfg fileConfig, log zerolog.Logger) (d *daemon, err error) {
 		}
 	}()
 	if d.db, err = store.Open(filepath.Join(cfg.DataDir, dbFile), store.Options{}); err != nil {
+		return d, err
+	}
+	if err = d.startFirmware(cfg, log); err != nil {
 		return d, err
 	}
 	if cfg.OpenRegistration {
@@ -89,6 +95,32 @@ func start(cfg fileConfig, log zerolog.Logger) (d *daemon, err error) {
 	log.Info().Str("data", cfg.DataDir).Str("api", d.apiLn.Addr().String()).
 		Int("registrations", d.registry.Count()).Msg("fotad started")
 	return d, nil
+}
+
+// startFirmware loads the package signing key (creating it at the default
+// path on first start) and makes the firmware service on the store. Only
+// the key's path and fingerprint are logged.
+func (d *daemon) startFirmware(cfg fileConfig, log zerolog.Logger) error {
+	path, create := cfg.signingKey()
+	var key *ecdsa.PrivateKey
+	var created bool
+	var err error
+	if create {
+		key, created, err = firmware.LoadOrCreateKey(path)
+	} else {
+		key, err = firmware.LoadKey(path)
+	}
+	if err != nil {
+		return err
+	}
+	ev := log.Info().Str("path", path).Str("fingerprint", firmware.KeyFingerprint(&key.PublicKey))
+	if created {
+		ev.Msg("created package signing key: back it up; devices verify packages with its public key (fotactl key show)")
+	} else {
+		ev.Msg("package signing key")
+	}
+	d.firmware, err = firmware.New(firmware.Config{Store: d.db, Key: key})
+	return err
 }
 
 func (d *daemon) startCoAP(cfg fileConfig, log zerolog.Logger) error {
@@ -138,6 +170,8 @@ func (d *daemon) startAPI(cfg fileConfig, log zerolog.Logger) error {
 		Registrations: d.registry,
 		Transport:     d.coap,
 		Operations:    api.OperatorOperations(d.ops),
+		Images:        d.firmware,
+		Packages:      d.firmware,
 		Token:         token,
 		Logger:        log,
 	})

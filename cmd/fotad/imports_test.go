@@ -16,8 +16,8 @@ import (
 
 // The house rules on imports and package docs, held as a test the way
 // CoreDNS holds its presubmit checks: only coap/ touches go-coap and
-// pion, only store/ touches bbolt; the LwM2M model depends on neither the
-// store nor the API; commands are imported by nobody; every package says
+// pion, only store/ touches bbolt; the LwM2M model and the delivery
+// packages depend on neither the store nor the API; commands are imported by nobody; every package says
 // what it owns.
 
 // modulePath is this module's import path.
@@ -41,6 +41,9 @@ var layering = []struct{ from, to, why string }{
 	{"lwm2m", "cmd", "commands only wire packages together"},
 	{"api", "store", "the API reaches storage through the lwm2m interfaces"},
 	{"api", "go.etcd.io/bbolt", "the API reaches storage through the lwm2m interfaces"},
+	{"delivery", "store", "delivery/firmware declares the store interfaces it needs; store implements them"},
+	{"delivery", "api", "the API is built on the delivery packages, not the other way round"},
+	{"delivery", "cmd", "commands only wire packages together"},
 }
 
 func TestImportRules(t *testing.T) {

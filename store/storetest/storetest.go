@@ -1,6 +1,7 @@
 // Package storetest is the conformance suite for implementations of
-// lwm2m.DeviceStore and lwm2m.RegistrationStore. Every backend runs it from
-// its own tests:
+// lwm2m.DeviceStore, lwm2m.RegistrationStore and the firmware stores
+// (firmware.ImageStore, and firmware.PackageStore with the images its
+// packages need). Every backend runs it from its own tests:
 //
 //	func TestDeviceStore(t *testing.T) {
 //		storetest.TestDeviceStore(t, func(t *testing.T) lwm2m.DeviceStore { return openTestDB(t) })
