@@ -175,12 +175,12 @@ type Server struct {
 	nextID   atomic.Uint64
 	parked   atomic.Int64
 
-	ctx      context.Context // ends at shutdown
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	ctx    context.Context // ends at shutdown
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 	// startMu orders Serve's wg.Add before stop's cancel, so that
 	// Shutdown's wg.Wait never races an Add (a Shutdown right after start).
-	startMu sync.Mutex
+	startMu  sync.Mutex
 	shutOnce sync.Once
 }
 
