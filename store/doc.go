@@ -40,6 +40,7 @@
 //	packages        package ID -> package record (JSON)
 //	package_data    package ID -> the package's bytes
 //	package_keys    precursor digest, image digest, format -> package ID
+//	updates         endpoint name  -> update record (JSON)
 //
 // Keys are the UTF-8 bytes of the name or ID, unescaped, so a cursor walks
 // them in Go string order: Devices and Registrations return records in key
@@ -98,4 +99,6 @@
 //	2  firmware: images, image_data, image_versions, class_sequences,
 //	   packages, package_data, package_keys (new, empty buckets);
 //	   image and package records version 1
+//	3  updates: endpoint -> the endpoint's current or last firmware
+//	   update (JSON, delivery/update.Update)
 package store

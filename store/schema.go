@@ -22,6 +22,7 @@ var (
 	bucketPackages       = []byte("packages")
 	bucketPackageData    = []byte("package_data")
 	bucketPackageKeys    = []byte("package_keys")
+	bucketUpdates        = []byte("updates")
 
 	keySchemaVersion = []byte("schema_version")
 )
@@ -42,6 +43,7 @@ type migration struct {
 var migrations = []migration{
 	{1, "initial schema: meta, devices, psk_identities, registrations", migrateV1},
 	{2, "firmware: images, image_data, image_versions, class_sequences, packages, package_data, package_keys", migrateV2},
+	{3, "updates: one record per endpoint", migrateV3},
 }
 
 func migrateV1(tx *bolt.Tx) error {
@@ -61,6 +63,13 @@ func migrateV2(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucket(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
+	}
+	return nil
+}
+
+func migrateV3(tx *bolt.Tx) error {
+	if _, err := tx.CreateBucket(bucketUpdates); err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucketUpdates, err)
 	}
 	return nil
 }

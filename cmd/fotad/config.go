@@ -69,6 +69,12 @@ type deliveryConfig struct {
 	// SigningKey is the PEM file of the package signing key; empty means
 	// <data_dir>/signing-key.pem, created at first start.
 	SigningKey string `yaml:"signing_key"`
+	// ServerURI is how devices reach the CoAPS listener; Package URIs are
+	// made from it. Empty: coaps:// and the listener's address, with
+	// 127.0.0.1 for an unspecified host (fine on one machine only).
+	ServerURI string `yaml:"server_uri"`
+	// UpdateDeadline bounds one device's update (default 24 h).
+	UpdateDeadline time.Duration `yaml:"update_deadline"`
 }
 
 // signingKey returns the signing key's path and whether fotad may create

@@ -16,6 +16,7 @@ import (
 	"github.com/fotahub/fota/api"
 	"github.com/fotahub/fota/coap"
 	"github.com/fotahub/fota/delivery/firmware"
+	"github.com/fotahub/fota/delivery/update"
 	"github.com/fotahub/fota/lwm2m"
 	"github.com/fotahub/fota/store"
 )
@@ -31,6 +32,7 @@ type daemon struct {
 	registry *lwm2m.Registry
 	ops      *lwm2m.Operator
 	firmware *firmware.Service
+	updates  *update.Driver
 	coap     *coap.Server
 	http     *http.Server
 	apiLn    net.Listener
@@ -81,7 +83,11 @@ func start(cfg fileConfig, log zerolog.Logger) (d *daemon, err error) {
 	if err = d.startCoAP(cfg, log); err != nil {
 		return d, err
 	}
+	d.startUpdates(cfg, log)
 	if err = d.startAPI(cfg, log); err != nil {
+		return d, err
+	}
+	if err = d.updates.Resume(ctx); err != nil {
 		return d, err
 	}
 	d.goRun(func() error { return d.registry.Run(ctx) })
@@ -95,6 +101,22 @@ func start(cfg fileConfig, log zerolog.Logger) (d *daemon, err error) {
 	log.Info().Str("data", cfg.DataDir).Str("api", d.apiLn.Addr().String()).
 		Int("registrations", d.registry.Count()).Msg("fotad started")
 	return d, nil
+}
+
+// startUpdates makes the Object 5 driver; Package URIs point at the CoAPS
+// listener as devices reach it (delivery.server_uri).
+func (d *daemon) startUpdates(cfg fileConfig, log zerolog.Logger) {
+	uri := cfg.Delivery.ServerURI
+	if uri == "" && d.coap.DTLSAddr() != nil {
+		host, port, _ := net.SplitHostPort(d.coap.DTLSAddr().String())
+		if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+			host = "127.0.0.1"
+			log.Warn().Msg("delivery.server_uri is not set: Package URIs use 127.0.0.1, reachable only from this machine")
+		}
+		uri = "coaps://" + net.JoinHostPort(host, port)
+	}
+	d.updates = update.New(update.Config{Devices: d.ops, Registrations: d.registry, Packages: d.firmware,
+		Publisher: d.coap, Store: d.db, ServerURI: uri, Deadline: cfg.Delivery.UpdateDeadline, Logger: log})
 }
 
 // startFirmware loads the package signing key (creating it at the default
@@ -224,6 +246,9 @@ func (d *daemon) wait(ctx context.Context) error {
 // store, so that nothing acknowledged is lost.
 func (d *daemon) shutdown(ctx context.Context) error {
 	var errs []error
+	if d.updates != nil {
+		d.updates.Close() // updates stop where they are; the next start resumes them
+	}
 	if d.http != nil {
 		errs = append(errs, d.http.Shutdown(ctx))
 	}
@@ -237,6 +262,9 @@ func (d *daemon) shutdown(ctx context.Context) error {
 }
 
 func (d *daemon) close() {
+	if d.updates != nil {
+		d.updates.Close()
+	}
 	if d.cancel != nil {
 		d.cancel()
 	}

@@ -41,6 +41,7 @@ type Driver struct {
 	mu      sync.Mutex
 	updates map[string]*Update
 	cancels map[string]context.CancelFunc
+	closing bool // Close: runs stop where they are, to resume next start
 	wg      sync.WaitGroup
 }
 
@@ -138,9 +139,32 @@ func (d *Driver) Cancel(ctx context.Context, ep string) error {
 // Wait blocks until every running update has ended (tests, shutdown).
 func (d *Driver) Wait() { d.wg.Wait() }
 
+// Close stops every running update where it is, without finishing it:
+// the persisted record lets Resume continue it at the next start.
+func (d *Driver) Close() {
+	d.mu.Lock()
+	d.closing = true
+	for _, cancel := range d.cancels {
+		cancel()
+	}
+	d.mu.Unlock()
+	d.wg.Wait()
+}
+
+func (d *Driver) isClosing() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.closing
+}
+
 func (d *Driver) launch(u *Update) {
 	ctx, cancel := context.WithDeadline(context.Background(), u.Deadline)
 	d.mu.Lock()
+	if d.closing {
+		d.mu.Unlock()
+		cancel()
+		return
+	}
 	d.cancels[u.Endpoint] = cancel
 	d.mu.Unlock()
 	d.wg.Add(1)
@@ -196,6 +220,9 @@ func (d *Driver) run(ctx context.Context, ep string) {
 		}
 		if err == nil {
 			continue
+		}
+		if d.isClosing() {
+			return // fotad is stopping: the record stays as it is
 		}
 		var dev *deviceFailure
 		switch {
