@@ -68,6 +68,10 @@ type Config struct {
 	// DownloadRetries is how many times one block is retried before the
 	// download fails with result 4 (default 8, about 2.5 minutes).
 	DownloadRetries int
+	// BlockTimeout bounds one block request, retransmissions included
+	// (default 93 s, MAX_TRANSMIT_WAIT). After three in a row the device
+	// connects again.
+	BlockTimeout time.Duration
 	// Battery is /3/0/9 in percent (default 90); below MinBattery the
 	// device defers updates (result 11).
 	Battery, MinBattery int
@@ -114,6 +118,9 @@ func (c *Config) defaults() error {
 	}
 	if c.DownloadRetries <= 0 {
 		c.DownloadRetries = 8
+	}
+	if c.BlockTimeout <= 0 {
+		c.BlockTimeout = 93 * time.Second
 	}
 	if c.Battery == 0 {
 		c.Battery = 90
@@ -549,6 +556,9 @@ func (d *Device) startPull(parent context.Context, j *journal) {
 		case errors.Is(err, errPowerLoss):
 			d.log.Info().Msg("power lost during download")
 			d.requestReboot("power loss during download")
+		case errors.Is(err, errSessionLost):
+			d.log.Info().Msg("session lost during download: connecting again")
+			d.requestReboot("session lost")
 		case ctx.Err() != nil:
 		case err != nil:
 			d.mu.Lock()

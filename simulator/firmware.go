@@ -59,6 +59,7 @@ type journal struct {
 	Verifier  []byte
 	Applier   []byte // native delta applier state; nil restarts a Pelion patch
 	Written   int    // candidate bytes written
+	Lost      int    // sessions lost during this download
 }
 
 // errUpdate carries the Update Result a failure ends with.
@@ -314,6 +315,31 @@ func (d *Device) pull(ctx context.Context, j *journal) error {
 	return nil
 }
 
+// sessionRetries is how many failed block requests make the device drop
+// its session and connect again.
+const sessionRetries = 3
+
+// loseSession counts a lost session in the journal and reports whether
+// the device should connect again (it gives up with result 4 after
+// maxSessionLosses).
+func (d *Device) loseSession() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	j := d.fw.Journal
+	if j == nil || j.Lost >= maxSessionLosses {
+		return false
+	}
+	j.Lost++
+	d.persistLocked()
+	return true
+}
+
+// maxSessionLosses is how often one download may lose its session.
+const maxSessionLosses = 3
+
+// errSessionLost ends a download so that the device connects again.
+var errSessionLost = errors.New("no answer from the server: session lost")
+
 // fetchBlock gets one block, retrying through link drops with backoff;
 // it gives up (Update Result 4) when the link stays down.
 func (d *Device) fetchBlock(ctx context.Context, path string, num uint32, size int, askSize bool) (coap.Response, error) {
@@ -323,7 +349,9 @@ func (d *Device) fetchBlock(ctx context.Context, path string, num uint32, size i
 		req := coap.NewRequest(coap.GET, path)
 		req.Block2 = coap.Block{Num: num, Size: size}
 		req.AskSize2 = askSize
-		resp, err := d.session().Do(ctx, req)
+		bctx, cancel := context.WithTimeout(ctx, d.cfg.BlockTimeout)
+		resp, err := d.session().Do(bctx, req)
+		cancel()
 		switch {
 		case err == nil && resp.Code == coap.Content:
 			return resp, nil
@@ -333,6 +361,12 @@ func (d *Device) fetchBlock(ctx context.Context, path string, num uint32, size i
 			return resp, ctx.Err()
 		}
 		last = err
+		if attempt+1 == sessionRetries && d.loseSession() {
+			// Three silences in a row: the server may have lost the DTLS
+			// session (a restart). Start over with a new one; the journal
+			// resumes the download at this block.
+			return coap.Response{}, errSessionLost
+		}
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/fotahub/fota/delivery/update"
 	"github.com/fotahub/fota/simulator"
+	"github.com/fotahub/fota/simulator/link"
 )
 
 // TestUpdateThroughFotad updates a simulated device from 1.0.0 to 2.0.0
@@ -69,4 +71,75 @@ func TestUpdateThroughFotad(t *testing.T) {
 	if s.d.coap.Published() != 0 {
 		t.Fatal("package still published after the update")
 	}
+}
+
+// TestUpdateSurvivesRestart restarts fotad in the middle of a download:
+// the update resumes from its stored record, the package is served again
+// at the same path, and the device, after connecting again, continues at
+// its next block instead of starting over.
+func TestUpdateSurvivesRestart(t *testing.T) {
+	port := freeUDPPort(t)
+	s := startServer(t, func(c *fileConfig) { c.CoAP.CoAPSListen = "127.0.0.1:" + port })
+	v1 := []byte(strings.Repeat("firmware build one ", 3000))
+	v2 := bytes.Replace(v1, []byte("one "), []byte("two "), 30)
+	for _, im := range []struct {
+		b []byte
+		v string
+	}{{v1, "1.0.0"}, {v2, "2.0.0"}} {
+		if _, _, err := s.d.firmware.AddImage(context.Background(), im.b, im.v, "meter"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.provision("meter-2", "meter-2", "meter-2-key")
+	// 5 ms each way and 64-byte blocks: the 57 KB image takes several seconds.
+	server, _ := net.ResolveUDPAddr("udp", s.coapsAddr())
+	relay, err := link.NewRelay(server, link.Profile{Name: "slow", Up: link.Params{Delay: 5 * time.Millisecond},
+		Down: link.Params{Delay: 5 * time.Millisecond}}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	dev, err := simulator.New(simulator.Config{Endpoint: "meter-2", PSKIdentity: "meter-2", PSKKey: []byte("meter-2-key"),
+		Server: relay.Addr().String(), Firmware: v1, FirmwareVersion: "1.0.0", Sequence: 1, Class: "meter",
+		TrustKey: s.d.firmware.PublicKey(), BlockSize: 64, BootTime: 50 * time.Millisecond, BlockTimeout: time.Second,
+		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- dev.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "registered", func() bool { return dev.Status().Registered })
+
+	if _, err := s.d.updates.Start(context.Background(), "meter-2", update.Request{Image: "2.0.0", Full: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a quarter downloaded", func() bool { return dev.Status().Downloaded > int64(len(v2)/4) })
+	s.restart()
+	waitWithin(t, "update finished", 90*time.Second, func() bool {
+		u, _ := s.d.updates.Status("meter-2")
+		return u.Phase.Finished()
+	})
+	u, _ := s.d.updates.Status("meter-2")
+	if u.Phase != update.Done {
+		t.Fatalf("update after restart: %+v", u)
+	}
+	if got := dev.Status().Downloaded; got > u.Size+u.Size/10 {
+		t.Fatalf("downloaded %d bytes of a %d-byte package: restarted from zero", got, u.Size)
+	}
+	if running, _ := dev.Flash().Running(); !bytes.Equal(running, v2) {
+		t.Fatal("device does not run the new image")
+	}
+}
+
+func freeUDPPort(t *testing.T) string {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, port, _ := net.SplitHostPort(c.LocalAddr().String())
+	return port
 }

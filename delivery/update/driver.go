@@ -80,8 +80,9 @@ func (d *Driver) Start(ctx context.Context, ep string, req Request) (Update, err
 		d.mu.Unlock()
 		return Update{}, fmt.Errorf("start update of %s: %w", ep, err)
 	}
+	snapshot := *u
 	d.launch(u)
-	return *u, nil
+	return snapshot, nil
 }
 
 // Resume continues every unfinished update of a previous run.
@@ -175,7 +176,9 @@ func (d *Driver) launch(u *Update) {
 	}()
 }
 
-// set changes the update under the lock and persists it.
+// set changes the update and persists it; the change shows in Status
+// only once it is stored, so what Status reports survives a crash.
+// change must be idempotent: it is applied to a copy, then to the update.
 func (d *Driver) set(ctx context.Context, ep string, change func(*Update)) Update {
 	d.mu.Lock()
 	u := d.updates[ep]
@@ -184,13 +187,18 @@ func (d *Driver) set(ctx context.Context, ep string, change func(*Update)) Updat
 		d.mu.Unlock()
 		return snapshot
 	}
-	change(u)
-	u.Changed = time.Now()
-	snapshot := *u
+	next := *u
 	d.mu.Unlock()
-	if err := d.cfg.Store.PutUpdate(context.WithoutCancel(ctx), snapshot); err != nil {
+	change(&next)
+	next.Changed = time.Now()
+	if err := d.cfg.Store.PutUpdate(context.WithoutCancel(ctx), next); err != nil {
 		d.log.Error().Err(err).Str("endpoint", ep).Msg("update not persisted")
 	}
+	d.mu.Lock()
+	change(u)
+	u.Changed = next.Changed
+	snapshot := *u
+	d.mu.Unlock()
 	d.log.Info().Str("endpoint", ep).Str("phase", string(snapshot.Phase)).Str("format", snapshot.Format.String()).
 		Int("result", snapshot.Result).Msg("update")
 	return snapshot
