@@ -52,6 +52,16 @@
 //
 // Errors are {"error":"message"} with a 4xx or 5xx status.
 //
+// # Firmware updates
+//
+// With [Config.Updates] set (otherwise 503):
+//
+//	POST   /api/v1/devices/{endpoint}/update         {"image":"2.0.0","full":false,"push":false}: 202 [UpdateView];
+//	                                                 409 while one runs; 404 unknown device or image
+//	GET    /api/v1/devices/{endpoint}/update         the current or last update: phase, progress, result
+//	DELETE /api/v1/devices/{endpoint}/update         cancel it and reset the device's Object 5: 204
+//	GET    /api/v1/devices/{endpoint}/update/events  Server-Sent Events: an "update" event per change, until it ends
+//
 // # Device operations
 //
 // With [Config.Operations] set (otherwise they answer 503 "operations not

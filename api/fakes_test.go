@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fotahub/fota/coap"
+	"github.com/fotahub/fota/delivery/update"
 	"github.com/fotahub/fota/lwm2m"
 )
 
@@ -303,4 +304,81 @@ func (f *fakeOps) observedOps() []lwm2m.Op {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]lwm2m.Op(nil), f.observed...)
+}
+
+// fakeUpdates is an Updates whose updates the test moves along with set.
+type fakeUpdates struct {
+	mu      sync.Mutex
+	updates map[string]update.Update
+	// startErr and cancelErr, when set, are Start's and Cancel's errors;
+	// Cancel still cancels (as the driver does when the device cannot be
+	// told).
+	startErr  error
+	cancelErr error
+	requests  []update.Request // Start's, in order
+	now       func() time.Time
+}
+
+func newFakeUpdates(now func() time.Time) *fakeUpdates {
+	return &fakeUpdates{updates: map[string]update.Update{}, now: now}
+}
+
+var _ Updates = (*fakeUpdates)(nil)
+
+func (f *fakeUpdates) Start(_ context.Context, ep string, req update.Request) (update.Update, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, req)
+	if f.startErr != nil {
+		return update.Update{}, f.startErr
+	}
+	if u, ok := f.updates[ep]; ok && !u.Phase.Finished() {
+		return update.Update{}, update.ErrBusy
+	}
+	now := f.now()
+	u := update.Update{Endpoint: ep, Image: req.Image, Full: req.Full, Push: req.Push, Phase: update.Preparing,
+		Started: now, Changed: now, Deadline: now.Add(24 * time.Hour)}
+	f.updates[ep] = u
+	return u, nil
+}
+
+func (f *fakeUpdates) Status(ep string) (update.Update, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, ok := f.updates[ep]
+	return u, ok
+}
+
+func (f *fakeUpdates) Cancel(_ context.Context, ep string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u, ok := f.updates[ep]
+	switch {
+	case !ok:
+		return update.ErrNoUpdate
+	case u.Phase.Finished():
+		return update.ErrNotRunning
+	}
+	u.Phase, u.Error, u.Changed = update.Cancelled, "cancelled", f.now()
+	f.updates[ep] = u
+	return f.cancelErr
+}
+
+// set changes the endpoint's update (creating it when missing).
+func (f *fakeUpdates) set(ep string, change func(*update.Update)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u := f.updates[ep]
+	u.Endpoint = ep
+	change(&u)
+	f.updates[ep] = u
+}
+
+func (f *fakeUpdates) lastRequest() update.Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.requests) == 0 {
+		return update.Request{}
+	}
+	return f.requests[len(f.requests)-1]
 }

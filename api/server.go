@@ -42,8 +42,8 @@ type TransportStats interface {
 const MinTokenLength = 16
 
 // Config wires a Server to the rest of fotad. Every field is required
-// except Operations, Images, Packages and Logger; the zero Logger discards
-// everything.
+// except Operations, Images, Packages, Updates and Logger; the zero Logger
+// discards everything.
 type Config struct {
 	Devices       lwm2m.DeviceStore
 	Registrations Registrations
@@ -59,6 +59,10 @@ type Config struct {
 	// /api/v1/signing-key; when nil they answer 503 "firmware packages not
 	// enabled". A *firmware.Service is both Images and Packages.
 	Packages Packages
+	// Updates runs firmware updates of devices, for the
+	// /api/v1/devices/{endpoint}/update routes; when nil they answer 503
+	// "firmware updates not enabled". A *update.Driver is one.
+	Updates Updates
 	// Token is the bearer token clients must send, at least MinTokenLength
 	// characters; see LoadOrCreateToken.
 	Token string
@@ -95,6 +99,11 @@ type Server struct {
 	ops       Operations // nil: operations disabled
 	images    Images     // nil: image routes disabled
 	packages  Packages   // nil: package routes disabled
+	updates   Updates    // nil: update routes disabled
+
+	// updatePoll is how often update event streams read the status.
+	updatePoll time.Duration
+	rates      downloadRates
 
 	// stopCtx ends streams and operation waits; see StopStreams.
 	stopCtx     context.Context
@@ -119,6 +128,9 @@ func New(cfg Config) (*Server, error) {
 		ops:       cfg.Operations,
 		images:    cfg.Images,
 		packages:  cfg.Packages,
+		updates:   cfg.Updates,
+
+		updatePoll: updatePollInterval,
 	}
 	s.stopCtx, s.stopStreams = context.WithCancel(context.Background())
 
@@ -156,6 +168,11 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /api/v1/signing-key", s.signingKey)
 	mux.HandleFunc("POST /api/v1/packages", s.makePackage)
 	mux.HandleFunc("GET /api/v1/packages/{id}", s.showPackage)
+	// Firmware updates of devices (updates.go).
+	mux.HandleFunc("POST /api/v1/devices/{endpoint}/update", s.startUpdate)
+	mux.HandleFunc("GET /api/v1/devices/{endpoint}/update", s.showUpdate)
+	mux.HandleFunc("DELETE /api/v1/devices/{endpoint}/update", s.cancelUpdate)
+	mux.HandleFunc("GET /api/v1/devices/{endpoint}/update/events", s.updateEvents)
 	// Profiles for operators chasing memory or CPU in the field; behind the
 	// token like everything but /healthz.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -1,7 +1,8 @@
 // Command fotactl manages a fotad server through its HTTP API: provision
 // devices, list and inspect them and their registrations, read, write,
-// execute and observe resources on registered devices, and manage firmware
-// images, signed packages and the signing key.
+// execute and observe resources on registered devices, manage firmware
+// images, signed packages and the signing key, and update devices'
+// firmware.
 //
 //	fotactl [--server URL] [--token TOKEN] [--data DIR] NOUN VERB [ARGS] [FLAGS]
 //
@@ -73,6 +74,14 @@ Commands:
                               make (or find) the signed package a device gets: a delta
                               when smaller; prints format, size and saving
   package show ID [--json]    show a package
+  update ENDPOINT --image VERSION|DIGEST [--full] [--push] [--json]
+                              update a device's firmware through Object 5: a delta when
+                              smaller, pulled by the device unless --push
+  update status ENDPOINT [--watch] [--json]
+                              show an update's phase, progress, time left and result;
+                              --watch follows it until it ends
+  update cancel ENDPOINT [--json]
+                              stop a device's update
   key gen [--out FILE] [--force]
                               make a package signing key here (mode 0600); prints the public key
   key show [--json]           print the public key fotad signs packages with (PEM)
@@ -140,6 +149,8 @@ func (c *cli) run(args []string) int {
 		err = c.key(rest)
 	case "delta":
 		err = c.deltaCmd(rest)
+	case "update", "updates":
+		err = c.updateCmd(rest)
 	case "read", "write", "exec", "execute", "discover", "attrs", "create", "delete":
 		err = c.opCommand(noun, rest)
 	case "observe":

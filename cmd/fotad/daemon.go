@@ -192,6 +192,7 @@ func (d *daemon) startAPI(cfg fileConfig, log zerolog.Logger) error {
 		Registrations: d.registry,
 		Transport:     d.coap,
 		Operations:    api.OperatorOperations(d.ops),
+		Updates:       d.updates,
 		Images:        d.firmware,
 		Packages:      d.firmware,
 		Token:         token,

@@ -50,13 +50,17 @@ func TestUpdateThroughFotad(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	waitFor(t, "registered", func() bool { return dev.Status().Registered })
 
-	if _, err := s.d.updates.Start(context.Background(), "meter-1", update.Request{Image: "2.0.0"}); err != nil {
-		t.Fatal(err)
+	if code := s.api("POST", "/api/v1/devices/meter-1/update", map[string]any{"image": "2.0.0"}, nil); code != http.StatusAccepted {
+		t.Fatalf("start update: HTTP %d", code)
 	}
+	var view struct{ Phase, Format string }
 	waitWithin(t, "update finished", 60*time.Second, func() bool {
-		u, _ := s.d.updates.Status("meter-1")
-		return u.Phase.Finished()
+		s.api("GET", "/api/v1/devices/meter-1/update", nil, &view)
+		return view.Phase == "done" || view.Phase == "failed"
 	})
+	if view.Format != "delta" {
+		t.Fatalf("update through the API: %+v", view)
+	}
 	u, _ := s.d.updates.Status("meter-1")
 	if u.Phase != update.Done || u.Format.String() != "delta" || u.BytesServed < u.Size {
 		t.Fatalf("update %+v", u)

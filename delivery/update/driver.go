@@ -64,6 +64,12 @@ type Request struct {
 // Start begins updating the endpoint; it fails with ErrBusy while an
 // update of it runs.
 func (d *Driver) Start(ctx context.Context, ep string, req Request) (Update, error) {
+	if _, ok := d.cfg.Registrations.Lookup(ep); !ok {
+		return Update{}, fmt.Errorf("update %s: %w", ep, lwm2m.ErrNotRegistered)
+	}
+	if _, err := d.cfg.Packages.Image(ctx, req.Image, ""); err != nil {
+		return Update{}, fmt.Errorf("update %s: %w", ep, err)
+	}
 	d.mu.Lock()
 	if u, ok := d.updates[ep]; ok && !u.Phase.Finished() {
 		d.mu.Unlock()
@@ -120,12 +126,13 @@ func (d *Driver) Status(ep string) (Update, bool) {
 func (d *Driver) Cancel(ctx context.Context, ep string) error {
 	d.mu.Lock()
 	u, ok := d.updates[ep]
+	finished := ok && u.Phase.Finished()
 	cancel := d.cancels[ep]
 	d.mu.Unlock()
 	switch {
 	case !ok:
 		return ErrNoUpdate
-	case u.Phase.Finished():
+	case finished:
 		return ErrNotRunning
 	}
 	if cancel != nil {
@@ -279,7 +286,7 @@ var resultText = map[int]string{2: "not enough flash", 3: "out of RAM", 4: "conn
 func (d *Driver) prepare(ctx context.Context, ep string) error {
 	reg, ok := d.cfg.Registrations.Lookup(ep)
 	if !ok {
-		return fmt.Errorf("%s is not registered", ep)
+		return fmt.Errorf("update %s: %w", ep, lwm2m.ErrNotRegistered)
 	}
 	installed, err := d.readString(ctx, ep, model.ResourcePath(3, 0, 3))
 	if err != nil {
