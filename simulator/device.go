@@ -60,7 +60,7 @@ type Config struct {
 	// it from the link's MTU.
 	BlockSize int
 	// Protocols is /5/0/8 (default CoAP and CoAPS); Delivery is /5/0/9
-	// (0 pull, 1 push, 2 both; default 2).
+	// (0 pull only, the zero value; 1 push only; 2 both).
 	Protocols []int
 	Delivery  int
 	// DeltaRAM bounds the delta applier's RAM (0: the format's bound).

@@ -292,6 +292,11 @@ func (d *Driver) prepare(ctx context.Context, ep string) error {
 	if err != nil {
 		return err
 	}
+	push, err := d.method(ctx, ep, reg)
+	if err != nil {
+		return err
+	}
+	d.set(ctx, ep, func(u *Update) { u.Push = push })
 	u, _ := d.Status(ep)
 	target, err := d.cfg.Packages.Image(ctx, u.Image, "")
 	if err != nil {
@@ -317,6 +322,44 @@ func (d *Driver) prepare(ctx context.Context, ep string) error {
 		return d.push(ctx, ep, data)
 	}
 	return d.publish(ctx, ep, reg, offer.ID, data, "")
+}
+
+// errMethod: the device supports neither the delivery method asked for
+// nor a protocol the server serves.
+var errMethod = errors.New("the device cannot take the package that way")
+
+// method decides push or pull from /5/0/9 (0 pull, 1 push, 2 both) and,
+// for pull, /5/0/8 (the server serves CoAPS to devices with DTLS, CoAP
+// to NoSec ones). A push asked for is kept when the device allows it.
+func (d *Driver) method(ctx context.Context, ep string, reg lwm2m.Registration) (push bool, err error) {
+	res, err := d.cfg.Devices.Do(ctx, ep, lwm2m.Op{Kind: lwm2m.OpRead, Path: model.ObjectInstancePath(5, 0)})
+	if err != nil {
+		return false, err
+	}
+	delivery, protocols := int64(2), map[int64]bool{}
+	for _, pv := range res.Values {
+		v, _ := pv.Value.AsInteger()
+		switch {
+		case pv.Path == model.ResourcePath(5, 0, 9):
+			delivery = v
+		case pv.Path.Parent() == model.ResourcePath(5, 0, 8):
+			protocols[v] = true
+		}
+	}
+	want := int64(1) // CoAPS
+	if reg.Identity.Kind == lwm2m.IdentityNone {
+		want = 0
+	}
+	canPull := delivery != 1 && (len(protocols) == 0 || protocols[want])
+	canPush := delivery != 0
+	u, _ := d.Status(ep)
+	switch {
+	case u.Push && canPush, !canPull && canPush:
+		return true, nil
+	case canPull:
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: delivery method %d, protocols %v", errMethod, delivery, protocols)
 }
 
 // publish serves the package to the device and writes its Package URI;

@@ -139,13 +139,21 @@ func newRig(t *testing.T) *rig {
 }
 
 func (r *rig) device(t *testing.T, ep string) *simulator.Device {
+	return r.deviceWith(t, ep, nil)
+}
+
+func (r *rig) deviceWith(t *testing.T, ep string, mutate func(*simulator.Config)) *simulator.Device {
 	t.Helper()
 	key := []byte("key-" + ep)
 	_ = r.devs.PutDevice(context.Background(), lwm2m.Device{Endpoint: ep, PSKIdentity: ep, PSKKey: key})
-	d, err := simulator.New(simulator.Config{Endpoint: ep, PSKIdentity: ep, PSKKey: key, Server: r.coap.DTLSAddr().String(),
+	cfg := simulator.Config{Endpoint: ep, PSKIdentity: ep, PSKKey: key, Server: r.coap.DTLSAddr().String(),
 		Firmware: image1, FirmwareVersion: "1.0.0", Sequence: 1, Class: "sensor-a", TrustKey: r.fw.PublicKey(),
 		BlockSize: 512, BootTime: 50 * time.Millisecond,
-		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
+		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	d, err := simulator.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,20 +188,24 @@ func (r *rig) wait(t *testing.T, ep string) update.Update {
 
 func TestUpdateEndToEnd(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		req    update.Request
-		format manifest.Format
-		fault  simulator.Fault
-		back   bool
+		name     string
+		req      update.Request
+		format   manifest.Format
+		fault    simulator.Fault
+		back     bool
+		delivery int // the device's /5/0/9
+		push     bool
 	}{
-		{"pull-delta", update.Request{Image: "2.0.0"}, manifest.FormatDelta, "", false},
-		{"pull-full", update.Request{Image: "2.0.0", Full: true}, manifest.FormatFull, "", false},
-		{"push-delta", update.Request{Image: "2.0.0", Push: true}, manifest.FormatDelta, "", false},
-		{"fallback", update.Request{Image: "2.0.0"}, manifest.FormatFull, simulator.FaultCorruptBlock, true},
+		{"pull-delta", update.Request{Image: "2.0.0"}, manifest.FormatDelta, "", false, 2, false},
+		{"pull-full", update.Request{Image: "2.0.0", Full: true}, manifest.FormatFull, "", false, 2, false},
+		{"push-delta", update.Request{Image: "2.0.0", Push: true}, manifest.FormatDelta, "", false, 2, true},
+		{"push-only-device", update.Request{Image: "2.0.0"}, manifest.FormatDelta, "", false, 1, true},
+		{"pull-only-device", update.Request{Image: "2.0.0", Push: true}, manifest.FormatDelta, "", false, 0, false},
+		{"fallback", update.Request{Image: "2.0.0"}, manifest.FormatFull, simulator.FaultCorruptBlock, true, 2, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t)
-			d := r.device(t, "upd-"+tc.name)
+			d := r.deviceWith(t, "upd-"+tc.name, func(c *simulator.Config) { c.Delivery = tc.delivery })
 			if tc.fault != "" {
 				d.Inject(tc.fault)
 			}
@@ -201,7 +213,7 @@ func TestUpdateEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			u := r.wait(t, "upd-"+tc.name)
-			if u.Phase != update.Done || u.Result != 1 || u.Format != tc.format || u.FellBack != tc.back {
+			if u.Phase != update.Done || u.Result != 1 || u.Format != tc.format || u.FellBack != tc.back || u.Push != tc.push {
 				t.Fatalf("update ended %+v", u)
 			}
 			if running, info := d.Flash().Running(); !bytes.Equal(running, image2) || info.Version != "2.0.0" {
