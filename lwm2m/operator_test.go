@@ -4,107 +4,36 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/fotahub/fota/coap"
 	"github.com/fotahub/fota/lwm2m"
 	"github.com/fotahub/fota/lwm2m/client"
+	"github.com/fotahub/fota/lwm2m/lwm2mtest"
 	"github.com/fotahub/fota/lwm2m/model"
 )
 
-// devices is a map-backed lwm2m.DeviceStore.
-type devices struct {
-	mu sync.Mutex
-	m  map[string]lwm2m.Device
-}
-
-func (d *devices) PutDevice(_ context.Context, dev lwm2m.Device) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.m[dev.Endpoint] = dev
-	return nil
-}
-
-func (d *devices) Device(_ context.Context, ep string) (lwm2m.Device, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if dev, ok := d.m[ep]; ok {
-		return dev, nil
-	}
-	return lwm2m.Device{}, lwm2m.ErrNotFound
-}
-
-func (d *devices) DeviceByPSKIdentity(_ context.Context, id string) (lwm2m.Device, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, dev := range d.m {
-		if dev.PSKIdentity == id {
-			return dev, nil
-		}
-	}
-	return lwm2m.Device{}, lwm2m.ErrNotFound
-}
-
-func (d *devices) DeleteDevice(_ context.Context, ep string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.m, ep)
-	return nil
-}
-
-func (d *devices) Devices(context.Context) ([]lwm2m.Device, error) { return nil, nil }
-
-// server is fotad's LwM2M core on loopback DTLS: registry, operator and
-// CoAP server.
+// server is fotad's LwM2M core on loopback DTLS.
 type server struct {
-	devs *devices
-	reg  *lwm2m.Registry
-	ops  *lwm2m.Operator
-	coap *coap.Server
+	*lwm2mtest.Server
+	reg *lwm2m.Registry
+	ops *lwm2m.Operator
 }
 
 func startServer(t testing.TB, opcfg lwm2m.OperatorConfig) *server {
 	t.Helper()
-	s := &server{devs: &devices{m: map[string]lwm2m.Device{}}}
-	s.reg = lwm2m.NewRegistry(lwm2m.RegistryConfig{Devices: s.devs})
-	s.ops = lwm2m.NewOperator(s.reg, opcfg)
-	cfg := coap.DefaultConfig()
-	cfg.DTLSAddr = "127.0.0.1:0"
-	cfg.Handler = s.ops
-	cfg.Tick = 50 * time.Millisecond
-	cfg.AckTimeout = 500 * time.Millisecond
-	cfg.PSK = func(id string) ([]byte, error) {
-		dev, err := s.devs.DeviceByPSKIdentity(context.Background(), id)
-		if err != nil {
-			return nil, coap.ErrUnknownIdentity
-		}
-		return dev.PSKKey, nil
-	}
-	var err error
-	if s.coap, err = coap.Listen(cfg); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.coap.Serve(context.Background()) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.coap.Shutdown(ctx)
-		<-done
-	})
-	return s
+	ts := lwm2mtest.Start(t, opcfg)
+	return &server{Server: ts, reg: ts.Registry, ops: ts.Operator}
 }
 
 // device provisions ep and returns its client, with Objects 1, 3 and 5,
 // dialled and registered.
 func (s *server) device(t testing.TB, ep string, mutate func(*client.Config)) *client.Client {
 	t.Helper()
-	key := []byte("key-of-" + ep)
-	_ = s.devs.PutDevice(context.Background(), lwm2m.Device{Endpoint: ep, PSKIdentity: "id-" + ep, PSKKey: key})
-	cfg := client.Config{Endpoint: ep, Version: "1.1", Server: s.coap.DTLSAddr().String(), Secure: true,
-		Transport: coap.ClientConfig{PSKIdentity: "id-" + ep, PSKKey: key, ConnectionID: true, HandshakeTimeout: 5 * time.Second}}
+	id, key := s.Provision(t, ep)
+	cfg := client.Config{Endpoint: ep, Version: "1.1", Server: s.Addr(), Secure: true,
+		Transport: coap.ClientConfig{PSKIdentity: id, PSKKey: key, ConnectionID: true, HandshakeTimeout: 5 * time.Second}}
 	if mutate != nil {
 		mutate(&cfg)
 	}

@@ -43,7 +43,6 @@ func benchDownload(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	s := startServer(b, lwm2m.OperatorConfig{})
-	uri := s.publish("/fw/bench", p)
 	devs := make([]*simulator.Device, n)
 	for i := range devs {
 		devs[i] = s.device(b, fmt.Sprintf("dl-%04d", i), image, func(c *simulator.Config) {
@@ -56,7 +55,7 @@ func benchDownload(b *testing.B, n int) {
 		errs := make(chan error, n)
 		for i := range devs {
 			go func() {
-				r := model.SingleResource(1, model.StringValue(uri))
+				r := model.SingleResource(1, model.StringValue(s.publish(b, fmt.Sprintf("dl-%04d", i), p)))
 				_, err := s.ops.Do(ctxT(b), fmt.Sprintf("dl-%04d", i), lwm2m.Op{Kind: lwm2m.OpWrite, Path: model.ResourcePath(5, 0, 1), Node: &r})
 				errs <- err
 			}()

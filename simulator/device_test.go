@@ -5,121 +5,37 @@ import (
 	"errors"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/fotahub/fota/coap"
 	"github.com/fotahub/fota/lwm2m"
+	"github.com/fotahub/fota/lwm2m/lwm2mtest"
 	"github.com/fotahub/fota/lwm2m/model"
 	"github.com/fotahub/fota/simulator"
 	"github.com/fotahub/fota/simulator/link"
 )
 
-// devices is a map-backed lwm2m.DeviceStore.
-type devices struct {
-	mu sync.Mutex
-	m  map[string]lwm2m.Device
-}
-
-func (d *devices) PutDevice(_ context.Context, dev lwm2m.Device) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.m[dev.Endpoint] = dev
-	return nil
-}
-
-func (d *devices) Device(_ context.Context, ep string) (lwm2m.Device, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if dev, ok := d.m[ep]; ok {
-		return dev, nil
-	}
-	return lwm2m.Device{}, lwm2m.ErrNotFound
-}
-
-func (d *devices) DeviceByPSKIdentity(_ context.Context, id string) (lwm2m.Device, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, dev := range d.m {
-		if dev.PSKIdentity == id {
-			return dev, nil
-		}
-	}
-	return lwm2m.Device{}, lwm2m.ErrNotFound
-}
-
-func (d *devices) DeleteDevice(context.Context, string) error      { return nil }
-func (d *devices) Devices(context.Context) ([]lwm2m.Device, error) { return nil, nil }
-
-// server is the LwM2M core on loopback DTLS, plus packages served by path
-// under /fw/ (what the firmware-delivery service will do).
+// server is the LwM2M core on loopback DTLS; packages are published for
+// one device each, as fotad's update driver does.
 type server struct {
-	devs *devices
-	reg  *lwm2m.Registry
-	ops  *lwm2m.Operator
-	coap *coap.Server
-
-	mu       sync.Mutex
-	packages map[string][]byte
+	*lwm2mtest.Server
+	reg *lwm2m.Registry
+	ops *lwm2m.Operator
 }
 
 func startServer(t testing.TB, opcfg lwm2m.OperatorConfig) *server {
 	t.Helper()
-	s := &server{devs: &devices{m: map[string]lwm2m.Device{}}, packages: map[string][]byte{}}
-	s.reg = lwm2m.NewRegistry(lwm2m.RegistryConfig{Devices: s.devs})
-	s.ops = lwm2m.NewOperator(s.reg, opcfg)
-	cfg := coap.DefaultConfig()
-	cfg.DTLSAddr = "127.0.0.1:0"
-	cfg.Tick = 50 * time.Millisecond
-	cfg.AckTimeout = 500 * time.Millisecond
-	cfg.Handler = coap.HandlerFunc(func(ctx context.Context, r *coap.Request) coap.Response {
-		if strings.HasPrefix(r.Path, "/fw/") {
-			return s.servePackage(r)
-		}
-		return s.ops.ServeCoAP(ctx, r)
-	})
-	cfg.PSK = func(id string) ([]byte, error) {
-		dev, err := s.devs.DeviceByPSKIdentity(context.Background(), id)
-		if err != nil {
-			return nil, coap.ErrUnknownIdentity
-		}
-		return dev.PSKKey, nil
-	}
-	var err error
-	if s.coap, err = coap.Listen(cfg); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.coap.Serve(context.Background()) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.coap.Shutdown(ctx)
-		<-done
-	})
-	return s
-}
-
-func (s *server) servePackage(r *coap.Request) coap.Response {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	pkg, ok := s.packages[r.Path]
-	if !ok {
-		return coap.Reply(coap.NotFound)
-	}
-	return coap.Response{Code: coap.Content, ContentFormat: model.ContentFormatOpaque, Payload: pkg,
-		ETag: []byte{byte(len(pkg)), byte(len(pkg) >> 8)}, Size2: int64(len(pkg))}
+	ts := lwm2mtest.Start(t, opcfg)
+	return &server{Server: ts, reg: ts.Registry, ops: ts.Operator}
 }
 
 // device provisions ep and runs a simulated device until the test ends.
 func (s *server) device(t testing.TB, ep string, firmware []byte, mutate func(*simulator.Config)) *simulator.Device {
 	t.Helper()
-	key := []byte("key-" + ep)
-	_ = s.devs.PutDevice(context.Background(), lwm2m.Device{Endpoint: ep, PSKIdentity: "id-" + ep, PSKKey: key})
-	cfg := simulator.Config{Endpoint: ep, PSKIdentity: "id-" + ep, PSKKey: key, Server: s.coap.DTLSAddr().String(),
+	id, key := s.Provision(t, ep)
+	cfg := simulator.Config{Endpoint: ep, PSKIdentity: id, PSKKey: key, Server: s.Addr(),
 		Firmware: firmware, FirmwareVersion: "1.0.0", Class: "sensor-a", BootTime: 50 * time.Millisecond,
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)}
 	if mutate != nil {
@@ -233,7 +149,7 @@ func TestQueueModeSleepAndWake(t *testing.T) {
 // server still reaches the device.
 func TestNATRebinding(t *testing.T) {
 	s := startServer(t, lwm2m.OperatorConfig{})
-	relay, err := link.NewRelay(s.coap.DTLSAddr().(*net.UDPAddr), mustProfile(t, "wifi"), 7)
+	relay, err := link.NewRelay(s.CoAP.DTLSAddr().(*net.UDPAddr), mustProfile(t, "wifi"), 7)
 	if err != nil {
 		t.Fatal(err)
 	}

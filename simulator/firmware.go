@@ -254,8 +254,9 @@ func (d *Device) pull(ctx context.Context, j *journal) error {
 	if err != nil || u.Host == "" || u.Path == "" {
 		return fail(ResultInvalidURI, "package uri %q", j.URI)
 	}
-	proto := map[string]int{"coap": 0, "coaps": 1, "http": 2, "https": 3}[u.Scheme]
-	if _, known := map[string]int{"coap": 0, "coaps": 1, "http": 2, "https": 3}[u.Scheme]; !known || !slices.Contains(d.cfg.Protocols, proto) || proto > 1 {
+	// /5/0/8 numbers; the simulator downloads over CoAP(S) only.
+	proto, known := map[string]int{"coap": 0, "coaps": 1, "http": 2, "https": 3}[u.Scheme]
+	if !known || proto > 1 || !slices.Contains(d.cfg.Protocols, proto) {
 		return fail(ResultUnsupportedProt, "scheme %q", u.Scheme)
 	}
 	t, err := d.resumeTransfer(j)

@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fotahub/fota/coap"
 	"github.com/fotahub/fota/delivery/delta"
 	"github.com/fotahub/fota/delivery/manifest"
 	"github.com/fotahub/fota/lwm2m"
+	"github.com/fotahub/fota/lwm2m/lwm2mtest"
 	"github.com/fotahub/fota/lwm2m/model"
 	"github.com/fotahub/fota/simulator"
 	"github.com/fotahub/fota/simulator/link"
@@ -52,11 +54,14 @@ func pkg(t testing.TB, format manifest.Format, image []byte, mutate func(*manife
 	return b
 }
 
-func (s *server) publish(path string, b []byte) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.packages[path] = b
-	return "coaps://" + s.coap.DTLSAddr().String() + path
+// publish serves b to ep's DTLS session and returns its Package URI.
+func (s *server) publish(t testing.TB, ep string, b []byte) string {
+	t.Helper()
+	path, err := s.CoAP.Publish(lwm2mtest.Identity(ep), coap.BytesBlob(b), coap.PublishOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "coaps://" + s.Addr() + path
 }
 
 func write(t testing.TB, s *server, ep string, p model.Path, v model.Value) {
@@ -120,7 +125,7 @@ func TestUpdate(t *testing.T) {
 			if tc.push {
 				write(t, s, ep, model.ResourcePath(5, 0, 0), model.OpaqueValue(p))
 			} else {
-				write(t, s, ep, model.ResourcePath(5, 0, 1), model.StringValue(s.publish("/fw/"+tc.name, p)))
+				write(t, s, ep, model.ResourcePath(5, 0, 1), model.StringValue(s.publish(t, ep, p)))
 			}
 			waitState(t, s, ep, simulator.StateDownloaded)
 			if _, err := s.ops.Do(ctxT(t), ep, lwm2m.Op{Kind: lwm2m.OpExecute, Path: model.ResourcePath(5, 0, 2)}); err != nil {
@@ -151,7 +156,7 @@ func TestResumeAfterPowerLoss(t *testing.T) {
 			s := startServer(t, lwm2m.OperatorConfig{})
 			// A link with 10 ms round trips, so that the download takes long
 			// enough to lose power in the middle of it.
-			relay, err := link.NewRelay(s.coap.DTLSAddr().(*net.UDPAddr), link.Profile{Name: "slow",
+			relay, err := link.NewRelay(s.CoAP.DTLSAddr().(*net.UDPAddr), link.Profile{Name: "slow",
 				Up: link.Params{Delay: 5 * time.Millisecond}, Down: link.Params{Delay: 5 * time.Millisecond}}, 1)
 			if err != nil {
 				t.Fatal(err)
@@ -161,7 +166,7 @@ func TestResumeAfterPowerLoss(t *testing.T) {
 			ep := d.Status().Endpoint
 			p := pkg(t, format, image2, nil)
 			d.Inject(simulator.FaultPowerLossDownload)
-			write(t, s, ep, model.ResourcePath(5, 0, 1), model.StringValue(s.publish("/fw/p", p)))
+			write(t, s, ep, model.ResourcePath(5, 0, 1), model.StringValue(s.publish(t, ep, p)))
 			reboots := 1
 			if format == manifest.FormatFull {
 				// A second power loss in the middle of the payload.
@@ -188,31 +193,31 @@ func TestResumeAfterPowerLoss(t *testing.T) {
 func TestUpdateFailures(t *testing.T) {
 	cases := []struct {
 		name   string
-		build  func(t *testing.T, s *server) string // returns the URI
+		build  func(t *testing.T, s *server, ep string) string // returns the URI
 		fault  simulator.Fault
 		result int
 	}{
-		{"corrupted block", func(t *testing.T, s *server) string {
-			return s.publish("/fw/a", pkg(t, manifest.FormatFull, image2, nil))
+		{"corrupted block", func(t *testing.T, s *server, ep string) string {
+			return s.publish(t, ep, pkg(t, manifest.FormatFull, image2, nil))
 		}, simulator.FaultCorruptBlock, simulator.ResultIntegrity},
-		{"tampered signature", func(t *testing.T, s *server) string {
+		{"tampered signature", func(t *testing.T, s *server, ep string) string {
 			p := pkg(t, manifest.FormatFull, image2, nil)
 			p[40] ^= 1
-			return s.publish("/fw/b", p)
+			return s.publish(t, ep, p)
 		}, "", simulator.ResultIntegrity},
-		{"wrong precursor", func(t *testing.T, s *server) string {
-			return s.publish("/fw/c", pkg(t, manifest.FormatDelta, image2, nil))
+		{"wrong precursor", func(t *testing.T, s *server, ep string) string {
+			return s.publish(t, ep, pkg(t, manifest.FormatDelta, image2, nil))
 		}, simulator.FaultWrongPrecursor, simulator.ResultIntegrity},
-		{"other device class", func(t *testing.T, s *server) string {
-			return s.publish("/fw/d", pkg(t, manifest.FormatFull, image2, func(m *manifest.Manifest) { m.Class = "gateway" }))
+		{"other device class", func(t *testing.T, s *server, ep string) string {
+			return s.publish(t, ep, pkg(t, manifest.FormatFull, image2, func(m *manifest.Manifest) { m.Class = "gateway" }))
 		}, "", simulator.ResultUnsupportedType},
-		{"older sequence", func(t *testing.T, s *server) string {
-			return s.publish("/fw/e", pkg(t, manifest.FormatFull, image2, func(m *manifest.Manifest) { m.Sequence = 0 }))
+		{"older sequence", func(t *testing.T, s *server, ep string) string {
+			return s.publish(t, ep, pkg(t, manifest.FormatFull, image2, func(m *manifest.Manifest) { m.Sequence = 0 }))
 		}, "", simulator.ResultUnsupportedType},
-		{"unsupported protocol", func(*testing.T, *server) string { return "https://example.invalid/fw" }, "", simulator.ResultUnsupportedProt},
-		{"invalid uri", func(*testing.T, *server) string { return "coaps://" }, "", simulator.ResultInvalidURI},
-		{"missing package", func(_ *testing.T, s *server) string {
-			return s.publish("/fw/none", nil)[:0] + "coaps://" + s.coap.DTLSAddr().String() + "/fw/missing"
+		{"unsupported protocol", func(*testing.T, *server, string) string { return "https://example.invalid/fw" }, "", simulator.ResultUnsupportedProt},
+		{"invalid uri", func(*testing.T, *server, string) string { return "coaps://" }, "", simulator.ResultInvalidURI},
+		{"missing package", func(_ *testing.T, s *server, _ string) string {
+			return "coaps://" + s.Addr() + "/fw/missing"
 		}, "", simulator.ResultInvalidURI},
 	}
 	for _, tc := range cases {
@@ -225,7 +230,7 @@ func TestUpdateFailures(t *testing.T) {
 			ep := d.Status().Endpoint
 			before, _ := d.Flash().Running()
 			before = bytes.Clone(before)
-			write(t, s, ep, model.ResourcePath(5, 0, 1), model.StringValue(tc.build(t, s)))
+			write(t, s, ep, model.ResourcePath(5, 0, 1), model.StringValue(tc.build(t, s, ep)))
 			waitResult(t, d, tc.result)
 			// The server sees the result once the device's notifier wrote it.
 			waitFor(t, "result in /5/0/5", func() bool { return integer(t, s, ep, "/5/0/5") == int64(tc.result) })
@@ -252,7 +257,7 @@ func TestRollback(t *testing.T) {
 			s := startServer(t, lwm2m.OperatorConfig{})
 			d := sim(s, t, nil)
 			ep := d.Status().Endpoint
-			write(t, s, ep, model.ResourcePath(5, 0, 1), model.StringValue(s.publish("/fw/r", pkg(t, manifest.FormatFull, image2, nil))))
+			write(t, s, ep, model.ResourcePath(5, 0, 1), model.StringValue(s.publish(t, ep, pkg(t, manifest.FormatFull, image2, nil))))
 			waitState(t, s, ep, simulator.StateDownloaded)
 			d.Inject(tc.fault)
 			if _, err := s.ops.Do(ctxT(t), ep, lwm2m.Op{Kind: lwm2m.OpExecute, Path: model.ResourcePath(5, 0, 2)}); err != nil {

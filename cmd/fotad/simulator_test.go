@@ -28,18 +28,10 @@ func TestSimulatedDeviceAgainstFotad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer relay.Close()
-	dev, err := simulator.New(simulator.Config{Endpoint: "sim-q", PSKIdentity: "sim-q-id", PSKKey: []byte("sim-q-key"),
+	runDevice(t, simulator.Config{Endpoint: "sim-q", PSKIdentity: "sim-q-id", PSKKey: []byte("sim-q-key"),
 		Server: relay.Addr().String(), Firmware: []byte(strings.Repeat("image ", 2000)), FirmwareVersion: "3.1.0",
 		Queue: true, Awake: 300 * time.Millisecond, Lifetime: 3 * time.Second,
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- dev.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	waitFor(t, "registered", func() bool { return dev.Status().Registered })
 
 	time.Sleep(600 * time.Millisecond) // past its awake time: asleep
 	var res struct {
@@ -85,20 +77,28 @@ func TestSimulatedX509Device(t *testing.T) {
 		c.CoAP.X509 = x509Config{Certificate: certFile, Key: keyFile, ClientCA: ca.WriteCA(t, dir)}
 	})
 	cert := ca.Issue(t, "urn:dev:sim-x509")
-	dev, err := simulator.New(simulator.Config{Endpoint: "urn:dev:sim-x509", Certificate: &cert, RootCAs: ca.Pool(),
+	runDevice(t, simulator.Config{Endpoint: "urn:dev:sim-x509", Certificate: &cert, RootCAs: ca.Pool(),
 		ServerName: "fotad.test", Server: s.coapsAddr(), Firmware: []byte("image"), FirmwareVersion: "4.0.1",
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
+	var res struct{ Values []struct{ Value any } }
+	if code := s.api("POST", "/api/v1/devices/urn:dev:sim-x509/ops", map[string]any{"op": "read", "path": "/3/0/3"}, &res); code != http.StatusOK ||
+		len(res.Values) != 1 || res.Values[0].Value != "4.0.1" {
+		t.Fatalf("read over X.509: HTTP %d %+v", code, res)
+	}
+}
+
+// runDevice runs a simulated device until the test ends and returns once
+// it has registered.
+func runDevice(t *testing.T, cfg simulator.Config) *simulator.Device {
+	t.Helper()
+	dev, err := simulator.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- dev.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
 	waitFor(t, "registered", func() bool { return dev.Status().Registered })
-	var res struct{ Values []struct{ Value any } }
-	if code := s.api("POST", "/api/v1/devices/urn:dev:sim-x509/ops", map[string]any{"op": "read", "path": "/3/0/3"}, &res); code != http.StatusOK ||
-		len(res.Values) != 1 || res.Values[0].Value != "4.0.1" {
-		t.Fatalf("read over X.509: HTTP %d %+v", code, res)
-	}
+	return dev
 }

@@ -37,18 +37,10 @@ func TestUpdateThroughFotad(t *testing.T) {
 		resp.Body.Close()
 	}
 	s.provision("meter-1", "meter-1", "meter-1-key")
-	dev, err := simulator.New(simulator.Config{Endpoint: "meter-1", PSKIdentity: "meter-1", PSKKey: []byte("meter-1-key"),
+	dev := runDevice(t, simulator.Config{Endpoint: "meter-1", PSKIdentity: "meter-1", PSKKey: []byte("meter-1-key"),
 		Server: s.coapsAddr(), Firmware: v1, FirmwareVersion: "1.0.0", Sequence: 1, Class: "meter",
 		TrustKey: s.d.firmware.PublicKey(), BlockSize: 256, BootTime: 50 * time.Millisecond,
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- dev.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	waitFor(t, "registered", func() bool { return dev.Status().Registered })
 
 	if code := s.api("POST", "/api/v1/devices/meter-1/update", map[string]any{"image": "2.0.0"}, nil); code != http.StatusAccepted {
 		t.Fatalf("start update: HTTP %d", code)
@@ -103,18 +95,10 @@ func TestUpdateSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer relay.Close()
-	dev, err := simulator.New(simulator.Config{Endpoint: "meter-2", PSKIdentity: "meter-2", PSKKey: []byte("meter-2-key"),
+	dev := runDevice(t, simulator.Config{Endpoint: "meter-2", PSKIdentity: "meter-2", PSKKey: []byte("meter-2-key"),
 		Server: relay.Addr().String(), Firmware: v1, FirmwareVersion: "1.0.0", Sequence: 1, Class: "meter",
 		TrustKey: s.d.firmware.PublicKey(), BlockSize: 64, BootTime: 50 * time.Millisecond, BlockTimeout: time.Second,
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- dev.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	waitFor(t, "registered", func() bool { return dev.Status().Registered })
 
 	if _, err := s.d.updates.Start(context.Background(), "meter-2", update.Request{Image: "2.0.0", Full: true}); err != nil {
 		t.Fatal(err)

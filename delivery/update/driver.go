@@ -474,7 +474,9 @@ func (d *Driver) waitState(ctx context.Context, ep string, state int) error {
 		if err != nil {
 			return err
 		}
-		d.set(ctx, ep, func(u *Update) { u.Result = st.result })
+		if u, _ := d.Status(ep); u.Result != st.result {
+			d.set(ctx, ep, func(u *Update) { u.Result = st.result }) // a write only when it changed
+		}
 		switch {
 		case st.state == state:
 			return nil

@@ -10,46 +10,14 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/fotahub/fota/coap"
 	"github.com/fotahub/fota/delivery/firmware"
 	"github.com/fotahub/fota/delivery/manifest"
 	"github.com/fotahub/fota/delivery/update"
 	"github.com/fotahub/fota/lwm2m"
+	"github.com/fotahub/fota/lwm2m/lwm2mtest"
 	"github.com/fotahub/fota/simulator"
 	"github.com/fotahub/fota/store/storetest"
 )
-
-type devices struct {
-	mu sync.Mutex
-	m  map[string]lwm2m.Device
-}
-
-func (d *devices) PutDevice(_ context.Context, dev lwm2m.Device) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.m[dev.Endpoint] = dev
-	return nil
-}
-func (d *devices) Device(_ context.Context, ep string) (lwm2m.Device, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if dev, ok := d.m[ep]; ok {
-		return dev, nil
-	}
-	return lwm2m.Device{}, lwm2m.ErrNotFound
-}
-func (d *devices) DeviceByPSKIdentity(_ context.Context, id string) (lwm2m.Device, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, dev := range d.m {
-		if dev.PSKIdentity == id {
-			return dev, nil
-		}
-	}
-	return lwm2m.Device{}, lwm2m.ErrNotFound
-}
-func (d *devices) DeleteDevice(context.Context, string) error      { return nil }
-func (d *devices) Devices(context.Context) ([]lwm2m.Device, error) { return nil, nil }
 
 // updates is an in-memory update.Store.
 type updates struct {
@@ -79,9 +47,7 @@ var (
 )
 
 type rig struct {
-	devs   *devices
-	reg    *lwm2m.Registry
-	coap   *coap.Server
+	*lwm2mtest.Server
 	fw     *firmware.Service
 	store  *updates
 	driver *update.Driver
@@ -89,33 +55,7 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	r := &rig{devs: &devices{m: map[string]lwm2m.Device{}}, store: &updates{m: map[string]update.Update{}}}
-	r.reg = lwm2m.NewRegistry(lwm2m.RegistryConfig{Devices: r.devs})
-	ops := lwm2m.NewOperator(r.reg, lwm2m.OperatorConfig{})
-	cfg := coap.DefaultConfig()
-	cfg.DTLSAddr = "127.0.0.1:0"
-	cfg.Tick = 50 * time.Millisecond
-	cfg.AckTimeout = 500 * time.Millisecond
-	cfg.Handler = ops
-	cfg.PSK = func(id string) ([]byte, error) {
-		dev, err := r.devs.DeviceByPSKIdentity(context.Background(), id)
-		if err != nil {
-			return nil, coap.ErrUnknownIdentity
-		}
-		return dev.PSKKey, nil
-	}
-	var err error
-	if r.coap, err = coap.Listen(cfg); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- r.coap.Serve(context.Background()) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = r.coap.Shutdown(ctx)
-		<-done
-	})
+	r := &rig{Server: lwm2mtest.Start(t, lwm2m.OperatorConfig{}), store: &updates{m: map[string]update.Update{}}}
 	key, err := manifest.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -132,8 +72,8 @@ func newRig(t *testing.T) *rig {
 			t.Fatal(err)
 		}
 	}
-	r.driver = update.New(update.Config{Devices: ops, Registrations: r.reg, Packages: r.fw, Publisher: r.coap,
-		Store: r.store, ServerURI: "coaps://" + r.coap.DTLSAddr().String(), Deadline: time.Minute,
+	r.driver = update.New(update.Config{Devices: r.Operator, Registrations: r.Registry, Packages: r.fw, Publisher: r.CoAP,
+		Store: r.store, ServerURI: "coaps://" + r.Addr(), Deadline: time.Minute,
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)})
 	return r
 }
@@ -144,9 +84,8 @@ func (r *rig) device(t *testing.T, ep string) *simulator.Device {
 
 func (r *rig) deviceWith(t *testing.T, ep string, mutate func(*simulator.Config)) *simulator.Device {
 	t.Helper()
-	key := []byte("key-" + ep)
-	_ = r.devs.PutDevice(context.Background(), lwm2m.Device{Endpoint: ep, PSKIdentity: ep, PSKKey: key})
-	cfg := simulator.Config{Endpoint: ep, PSKIdentity: ep, PSKKey: key, Server: r.coap.DTLSAddr().String(),
+	id, key := r.Provision(t, ep)
+	cfg := simulator.Config{Endpoint: ep, PSKIdentity: id, PSKKey: key, Server: r.Addr(),
 		Firmware: image1, FirmwareVersion: "1.0.0", Sequence: 1, Class: "sensor-a", TrustKey: r.fw.PublicKey(),
 		BlockSize: 512, BootTime: 50 * time.Millisecond,
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)}

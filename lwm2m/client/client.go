@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -368,11 +369,7 @@ func cloneInstance(oi model.ObjectInstance) model.ObjectInstance {
 	out := model.ObjectInstance{ID: oi.ID, Resources: make(map[uint16]model.Resource, len(oi.Resources))}
 	for id, r := range oi.Resources {
 		if r.Multiple {
-			inst := make(map[uint16]model.Value, len(r.Instances))
-			for k, v := range r.Instances {
-				inst[k] = v
-			}
-			r = model.MultipleResource(id, inst)
+			r = model.MultipleResource(id, maps.Clone(r.Instances))
 		}
 		out.Resources[id] = r
 	}
