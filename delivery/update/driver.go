@@ -41,7 +41,8 @@ type Driver struct {
 	mu      sync.Mutex
 	updates map[string]*Update
 	cancels map[string]context.CancelFunc
-	closing bool // Close: runs stop where they are, to resume next start
+	closing bool            // Close: runs stop where they are, to resume next start
+	live    map[string]bool // paths this process has published
 	wg      sync.WaitGroup
 }
 
@@ -51,7 +52,7 @@ func New(cfg Config) *Driver {
 		cfg.Deadline = 24 * time.Hour
 	}
 	return &Driver{cfg: cfg, log: cfg.Logger.With().Str("component", "update").Logger(),
-		updates: map[string]*Update{}, cancels: map[string]context.CancelFunc{}}
+		updates: map[string]*Update{}, cancels: map[string]context.CancelFunc{}, live: map[string]bool{}}
 }
 
 // Request asks for an update.
@@ -213,9 +214,7 @@ func (d *Driver) set(ctx context.Context, ep string, change func(*Update)) Updat
 
 func (d *Driver) finish(ctx context.Context, ep string, phase Phase, result int, msg string) {
 	u := d.set(ctx, ep, func(u *Update) { u.Phase, u.Result, u.Error = phase, result, msg })
-	if u.Path != "" {
-		d.cfg.Publisher.Unpublish(u.Path)
-	}
+	d.withdraw(u.Path)
 }
 
 // run takes one update from its persisted phase to its end.
@@ -266,9 +265,18 @@ func (d *Driver) unpublish(ep string) {
 	path := d.updates[ep].Path
 	d.updates[ep].Path = ""
 	d.mu.Unlock()
-	if path != "" {
-		d.cfg.Publisher.Unpublish(path)
+	d.withdraw(path)
+}
+
+// withdraw stops serving a published path.
+func (d *Driver) withdraw(path string) {
+	if path == "" {
+		return
 	}
+	d.mu.Lock()
+	delete(d.live, path)
+	d.mu.Unlock()
+	d.cfg.Publisher.Unpublish(path)
 }
 
 // deviceFailure is an Update Result from 2 to 11.
@@ -375,6 +383,9 @@ func (d *Driver) publish(ctx context.Context, ep string, reg lwm2m.Registration,
 	if err != nil {
 		return err
 	}
+	d.mu.Lock()
+	d.live[p] = true
+	d.mu.Unlock()
 	d.set(ctx, ep, func(u *Update) { u.Path = p })
 	if path != "" {
 		return nil // the device has the URI already
@@ -394,7 +405,10 @@ func (d *Driver) push(ctx context.Context, ep string, data []byte) error {
 // download waits for the device to have the package, then executes Update.
 func (d *Driver) download(ctx context.Context, ep string) error {
 	u, _ := d.Status(ep)
-	if u.Path != "" && u.Phase == Downloading {
+	d.mu.Lock()
+	live := d.live[u.Path]
+	d.mu.Unlock()
+	if u.Path != "" && !live && u.Phase == Downloading {
 		// After a restart: serve the same path again, the device resumes.
 		reg, _ := d.cfg.Registrations.Lookup(ep)
 		data, err := d.cfg.Packages.PackageData(ctx, u.Package)
