@@ -25,6 +25,10 @@ const (
 	MaxIdentityLength = 128 // RFC 4279 section 5.3: at least 128 bytes must be supported
 	MaxPSKKeyBytes    = 64
 	MaxTags           = 64
+	// MinLinkMTU and MaxLinkMTU bound a device's link MTU: 256 bytes
+	// still carries 16-byte blocks; 65,535 is the largest IP datagram.
+	MinLinkMTU        = 256
+	MaxLinkMTU        = 65535
 	maxTagKeyLength   = 128
 	maxTagValueLength = 1024
 )
@@ -37,6 +41,9 @@ type DeviceRequest struct {
 	// PSKKey is the key in hex.
 	PSKKey string            `json:"psk_key,omitempty"`
 	Tags   map[string]string `json:"tags,omitempty"`
+	// LinkMTU is the IP MTU of the device's link (0: the default);
+	// Package URIs serve blocks that fit it.
+	LinkMTU int `json:"link_mtu,omitempty"`
 }
 
 // DeviceView is the JSON shape of a device, a registration, or both merged.
@@ -50,6 +57,7 @@ type DeviceView struct {
 	PSKIdentity string            `json:"psk_identity"`
 	HasPSKKey   bool              `json:"has_psk_key"`
 	Tags        map[string]string `json:"tags"`
+	LinkMTU     int               `json:"link_mtu,omitempty"`
 	CreatedAt   *time.Time        `json:"created_at,omitempty"`
 
 	// Registered is true when the endpoint holds a live registration.
@@ -74,6 +82,7 @@ type unregisteredView struct {
 	PSKIdentity    string            `json:"psk_identity"`
 	HasPSKKey      bool              `json:"has_psk_key"`
 	Tags           map[string]string `json:"tags"`
+	LinkMTU        int               `json:"link_mtu,omitempty"`
 	CreatedAt      *time.Time        `json:"created_at,omitempty"`
 	Registered     bool              `json:"registered"`
 	RegistrationID string            `json:"-"`
@@ -127,6 +136,7 @@ func newView(endpoint string, d *lwm2m.Device, r *lwm2m.Registration) DeviceView
 		for k, val := range d.Tags {
 			v.Tags[k] = val
 		}
+		v.LinkMTU = d.LinkMTU
 		v.CreatedAt = timePtr(d.CreatedAt)
 	}
 	if r != nil {
@@ -413,7 +423,7 @@ func (s *Server) decodeDevice(w http.ResponseWriter, r *http.Request) (DeviceReq
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("field %q must be a JSON %s", typ.Field, jsonType(typ.Type.Kind().String())))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		writeError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "json: ")+
-			`; known fields are "endpoint", "psk_identity", "psk_key" and "tags"`)
+			`; known fields are "endpoint", "psk_identity", "psk_key", "tags" and "link_mtu"`)
 	default:
 		writeError(w, http.StatusBadRequest, "invalid request body: "+err.Error())
 	}
@@ -459,6 +469,9 @@ func (req *DeviceRequest) device() (lwm2m.Device, string) {
 			return d, fmt.Sprintf("psk_key is %d bytes; at most %d are allowed", len(key), MaxPSKKeyBytes)
 		}
 	}
+	if req.LinkMTU != 0 && (req.LinkMTU < MinLinkMTU || req.LinkMTU > MaxLinkMTU) {
+		return d, fmt.Sprintf("link_mtu %d is outside %d-%d bytes", req.LinkMTU, MinLinkMTU, MaxLinkMTU)
+	}
 	if len(req.Tags) > MaxTags {
 		return d, fmt.Sprintf("%d tags; at most %d are allowed", len(req.Tags), MaxTags)
 	}
@@ -484,6 +497,7 @@ func (req *DeviceRequest) device() (lwm2m.Device, string) {
 		PSKIdentity: req.PSKIdentity,
 		PSKKey:      key,
 		Tags:        tags,
+		LinkMTU:     req.LinkMTU,
 	}, ""
 }
 

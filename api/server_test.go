@@ -199,15 +199,15 @@ func TestAuth(t *testing.T) {
 func TestDeviceLifecycle(t *testing.T) {
 	f := newFixture(t)
 
-	r := f.do("POST", "/api/v1/devices", `{"endpoint":"ep1","psk_identity":"id1","psk_key":"00112233445566778899aabbccddeeff","tags":{"site":"lab"}}`)
+	r := f.do("POST", "/api/v1/devices", `{"endpoint":"ep1","psk_identity":"id1","psk_key":"00112233445566778899aabbccddeeff","tags":{"site":"lab"},"link_mtu":680}`)
 	f.mustStatus(r, http.StatusCreated)
 	v := decode[DeviceView](t, r.body)
-	if v.Endpoint != "ep1" || v.PSKIdentity != "id1" || !v.HasPSKKey || !v.Provisioned || v.Tags["site"] != "lab" ||
+	if v.Endpoint != "ep1" || v.PSKIdentity != "id1" || !v.HasPSKKey || !v.Provisioned || v.Tags["site"] != "lab" || v.LinkMTU != 680 ||
 		v.CreatedAt == nil || !v.CreatedAt.Equal(testNow) || v.Registered {
 		t.Fatalf("created view %+v", v)
 	}
 	stored, _ := f.devices.Device(t.Context(), "ep1")
-	if hex.EncodeToString(stored.PSKKey) != "00112233445566778899aabbccddeeff" {
+	if hex.EncodeToString(stored.PSKKey) != "00112233445566778899aabbccddeeff" || stored.LinkMTU != 680 {
 		t.Fatalf("stored key %x", stored.PSKKey)
 	}
 
@@ -313,6 +313,8 @@ func TestCreateBadRequests(t *testing.T) {
 		{"key too long", `{"endpoint":"e","psk_identity":"i","psk_key":"` + strings.Repeat("ab", 65) + `"}`, 400, "at most 64"},
 		{"identity without key", `{"endpoint":"e","psk_identity":"i"}`, 400, "without psk_key"},
 		{"identity with empty key", `{"endpoint":"e","psk_identity":"i","psk_key":""}`, 400, "without psk_key"},
+		{"link mtu too small", `{"endpoint":"e","link_mtu":100}`, 400, "link_mtu 100 is outside"},
+		{"link mtu too large", `{"endpoint":"e","link_mtu":70000}`, 400, "link_mtu 70000 is outside"},
 		{"key without identity", `{"endpoint":"e","psk_key":"0011"}`, 400, "without psk_identity"},
 		{"identity too long", `{"endpoint":"e","psk_identity":"` + strings.Repeat("i", 129) + `","psk_key":"00"}`, 400, "at most 128"},
 		{"identity padded", `{"endpoint":"e","psk_identity":" i","psk_key":"00"}`, 400, "white space"},

@@ -74,27 +74,33 @@ const updateRequestFields = "image, full, push"
 // download still takes, from the rate bytes are served at, and is only
 // present while downloading once a rate is known.
 type UpdateView struct {
-	Endpoint    string    `json:"endpoint"`
-	Image       string    `json:"image"`
-	Target      string    `json:"target,omitempty"`
-	Version     string    `json:"version,omitempty"`
-	Method      string    `json:"method"`
-	Full        bool      `json:"full"`
-	Format      string    `json:"format,omitempty"`
-	Package     string    `json:"package,omitempty"`
-	Size        int64     `json:"size"`
-	BytesServed int64     `json:"bytes_served"`
-	Progress    float64   `json:"progress"`
-	Phase       string    `json:"phase"`
-	Result      int       `json:"result"`
-	ResultText  string    `json:"result_text"`
-	FellBack    bool      `json:"fell_back"`
-	Error       string    `json:"error,omitempty"`
-	Started     time.Time `json:"started"`
-	Changed     time.Time `json:"changed"`
-	Deadline    time.Time `json:"deadline"`
-	ElapsedS    int64     `json:"elapsed_s"`
-	ETAS        *int64    `json:"eta_s,omitempty"`
+	Endpoint    string `json:"endpoint"`
+	Image       string `json:"image"`
+	Target      string `json:"target,omitempty"`
+	Version     string `json:"version,omitempty"`
+	Method      string `json:"method"`
+	Full        bool   `json:"full"`
+	Format      string `json:"format,omitempty"`
+	Package     string `json:"package,omitempty"`
+	Size        int64  `json:"size"`
+	BytesServed int64  `json:"bytes_served"`
+	// BlockSize is the largest Block2 size served (pull; 0 for push);
+	// Blocks the package's blocks at that size, BlocksServed those sent.
+	BlockSize    int       `json:"block_size,omitempty"`
+	Blocks       int64     `json:"blocks,omitempty"`
+	BlocksServed int64     `json:"blocks_served,omitempty"`
+	Retries      int       `json:"retries,omitempty"`
+	Progress     float64   `json:"progress"`
+	Phase        string    `json:"phase"`
+	Result       int       `json:"result"`
+	ResultText   string    `json:"result_text"`
+	FellBack     bool      `json:"fell_back"`
+	Error        string    `json:"error,omitempty"`
+	Started      time.Time `json:"started"`
+	Changed      time.Time `json:"changed"`
+	Deadline     time.Time `json:"deadline"`
+	ElapsedS     int64     `json:"elapsed_s"`
+	ETAS         *int64    `json:"eta_s,omitempty"`
 }
 
 // updateResults names the Update Results of Object 5 (/5/0/5).
@@ -134,6 +140,11 @@ func (s *Server) updateView(u update.Update) UpdateView {
 	if u.Push {
 		v.Method = "push"
 	}
+	if b := int64(u.BlockSize); b > 0 && !u.Push {
+		v.BlockSize, v.Blocks = u.BlockSize, (u.Size+b-1)/b
+		v.BlocksServed = min(v.Blocks, (u.BytesServed+b-1)/b)
+	}
+	v.Retries = u.Retries
 	if u.Target != (manifest.Digest{}) {
 		v.Target = u.Target.String()
 	}

@@ -74,3 +74,30 @@ func blockOption(m *pool.Message, id message.OptionID) (Block, error) {
 	}
 	return decodeBlock(v)
 }
+
+// Bytes a Block2 response adds to its payload on the wire, at most:
+// IPv6 and UDP (48), a DTLS 1.2 record with AES-CCM-8 and an 8-byte
+// Connection ID (29 + 9), and the CoAP header with an 8-byte token, ETag
+// (8), Block2, Size2 and Content-Format options and the payload marker
+// (32). With IPv4 the sum is 20 bytes less.
+const blockOverhead = 48 + 38 + 32
+
+// DefaultLinkMTU is the IP MTU 3GPP TS 24.301 recommends for cellular
+// devices; 1,024-byte blocks fit it.
+const DefaultLinkMTU = 1358
+
+// BlockSizeForMTU returns the largest block size (a power of two in
+// 16-1024) whose Block2 response fits one IP datagram of the link's MTU,
+// so that no block is fragmented: 1024 at 1,358 or 1,280 bytes, 512 at
+// 680, 256 at 576. A zero MTU means DefaultLinkMTU; an MTU too small for
+// any block gives 16, which the link then fragments.
+func BlockSizeForMTU(mtu int) int {
+	if mtu <= 0 {
+		mtu = DefaultLinkMTU
+	}
+	size := 1024
+	for size > 16 && size+blockOverhead > mtu {
+		size /= 2
+	}
+	return size
+}

@@ -76,3 +76,16 @@ func TestManualBlock2(t *testing.T) {
 		t.Fatalf("block 5 of 256: %s %v", resp.Block2, err)
 	}
 }
+
+// TestBlockSizeForMTU checks the sizes links.md lists for the MTUs of
+// cellular links (IPv4, CCM-8, CID 8), which the IPv6 bound keeps.
+func TestBlockSizeForMTU(t *testing.T) {
+	for _, tc := range []struct{ mtu, want int }{
+		{0, 1024}, {1500, 1024}, {1358, 1024}, {1280, 1024}, {1152, 1024}, {1141, 512},
+		{680, 512}, {629, 256}, {576, 256}, {512, 256}, {373, 128}, {100, 16}, {1, 16},
+	} {
+		if got := BlockSizeForMTU(tc.mtu); got != tc.want {
+			t.Errorf("BlockSizeForMTU(%d) = %d, want %d", tc.mtu, got, tc.want)
+		}
+	}
+}

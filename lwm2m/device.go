@@ -24,8 +24,12 @@ type Device struct {
 	Endpoint    string
 	PSKIdentity string
 	// PSKKey is secret: it must never reach a log line or API output.
-	PSKKey    []byte
-	Tags      map[string]string
+	PSKKey []byte
+	Tags   map[string]string
+	// LinkMTU is the IP MTU of the device's link; block sizes are chosen
+	// to fit it. Zero means the default of the device's class or the
+	// server's.
+	LinkMTU   int
 	CreatedAt time.Time
 }
 

@@ -77,6 +77,9 @@ type Config struct {
 	Battery, MinBattery int
 	// BootTime is how long a reboot takes (default 1 s).
 	BootTime time.Duration
+	// NoObserve makes the device refuse every observation (4.05 Method
+	// Not Allowed), as minimal clients do.
+	NoObserve bool
 	// Faults injected at random, each with its probability per update.
 	RandomFaults map[Fault]float64
 	Logger       zerolog.Logger
@@ -493,6 +496,8 @@ func (d *Device) now() time.Time { return time.Now().Add(d.faults.clockOffset())
 func (d *Device) intercept(r *coap.Request) coap.Response {
 	d.radio.wake()
 	switch {
+	case d.cfg.NoObserve && r.Observe == coap.ObserveRegister:
+		return coap.Reply(coap.MethodNotAllowed)
 	case r.Path == "/5/0/0" && (r.Method == coap.PUT || r.Method == coap.POST):
 		return d.push(r)
 	case r.Path == "/5/0/1" && (r.Method == coap.PUT || r.Method == coap.POST):

@@ -29,6 +29,7 @@ type deviceRecord struct {
 	PSKIdentity string            `json:"psk_identity,omitempty"`
 	PSKKey      []byte            `json:"psk_key,omitempty"` // base64 by encoding/json
 	Tags        map[string]string `json:"tags,omitempty"`
+	LinkMTU     int               `json:"link_mtu,omitempty"`
 	CreatedAt   time.Time         `json:"created_at"`
 }
 
@@ -79,6 +80,7 @@ func encodeDevice(d lwm2m.Device) ([]byte, error) {
 		PSKIdentity: d.PSKIdentity,
 		PSKKey:      d.PSKKey,
 		Tags:        d.Tags,
+		LinkMTU:     d.LinkMTU,
 		CreatedAt:   d.CreatedAt.UTC(),
 	}
 	b, err := json.Marshal(rec)
@@ -105,6 +107,7 @@ func decodeDevice(b []byte) (lwm2m.Device, error) {
 		PSKIdentity: rec.PSKIdentity,
 		PSKKey:      rec.PSKKey,
 		Tags:        rec.Tags,
+		LinkMTU:     rec.LinkMTU,
 		CreatedAt:   rec.CreatedAt,
 	}, nil
 }

@@ -69,7 +69,7 @@ func TestPersistence(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "fota.db")
 	db := openTestPath(t, path, Options{})
-	dev := lwm2m.Device{Endpoint: "dev-1", PSKIdentity: "id-1", PSKKey: []byte{0, 1, 2, 0xff}, Tags: map[string]string{"a": "b"}, CreatedAt: time.Unix(1700000000, 5)}
+	dev := lwm2m.Device{Endpoint: "dev-1", PSKIdentity: "id-1", PSKKey: []byte{0, 1, 2, 0xff}, Tags: map[string]string{"a": "b"}, LinkMTU: 680, CreatedAt: time.Unix(1700000000, 5)}
 	if err := db.PutDevice(ctx, dev); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestPersistence(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after reopen: %v", err)
 	}
-	if got.Endpoint != "dev-1" || string(got.PSKKey) != string(dev.PSKKey) || got.Tags["a"] != "b" || !got.CreatedAt.Equal(dev.CreatedAt) {
+	if got.Endpoint != "dev-1" || string(got.PSKKey) != string(dev.PSKKey) || got.Tags["a"] != "b" || got.LinkMTU != 680 || !got.CreatedAt.Equal(dev.CreatedAt) {
 		t.Errorf("after reopen: device %s, tags %v, created %v differs from what was put", got.Endpoint, got.Tags, got.CreatedAt)
 	}
 	regs, err := db.Registrations(ctx)

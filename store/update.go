@@ -32,8 +32,11 @@ type updateRecord struct {
 	Result      int             `json:"result,omitempty"`
 	Error       string          `json:"error,omitempty"`
 	BytesServed int64           `json:"bytes_served,omitempty"`
+	BlockSize   int             `json:"block_size,omitempty"`
+	Retries     int             `json:"retries,omitempty"`
 	Started     time.Time       `json:"started"`
 	Changed     time.Time       `json:"changed"`
+	Executed    time.Time       `json:"executed,omitzero"`
 	Deadline    time.Time       `json:"deadline"`
 }
 

@@ -37,16 +37,19 @@ func (c *cli) device(args []string) error {
 
 func (c *cli) deviceAdd(args []string) error {
 	cmd := c.command("device add",
-		"fotactl device add ENDPOINT [--psk-identity ID --psk-key HEX] [--tag KEY=VALUE]... [--replace] [--json]",
+		"fotactl device add ENDPOINT [--psk-identity ID --psk-key HEX] [--tag KEY=VALUE]... [--link-mtu BYTES] [--replace] [--json]",
 		`Provision a device. A PSK device needs both --psk-identity and the key, in hex
 (--psk-key, or --psk-key-file to keep it out of the process list and shell
 history). A device without a PSK authenticates with an X.509 certificate whose
-Common Name is its endpoint name.`)
+Common Name is its endpoint name. --link-mtu is the IP MTU of the device's
+link: firmware blocks are sized to fit it (1358, 3GPP's recommendation, when
+unset; 680 gives 512-byte blocks).`)
 	identity := cmd.fs.String("psk-identity", "", "PSK identity: the `ID` the device sends in the DTLS handshake")
 	key := cmd.fs.String("psk-key", "", "pre-shared key in `HEX` (1 to 64 bytes)")
 	keyFile := cmd.fs.String("psk-key-file", "", "read the hex key from `FILE` ('-' for standard input)")
 	tags := tagFlag{}
 	cmd.fs.Var(tags, "tag", "tag the device with `KEY=VALUE` (repeatable)")
+	mtu := cmd.fs.Int("link-mtu", 0, "IP MTU of the device's link in `BYTES` (0: the server's default)")
 	replace := cmd.fs.Bool("replace", false, "replace the device if it exists instead of failing")
 	asJSON := cmd.fs.Bool("json", false, "print the created device as JSON")
 	pos, err := cmd.parse(args, 1, 1, "ENDPOINT")
@@ -70,7 +73,7 @@ Common Name is its endpoint name.`)
 	if err != nil {
 		return err
 	}
-	req := api.DeviceRequest{Endpoint: endpoint, PSKIdentity: *identity, PSKKey: *key, Tags: tags}
+	req := api.DeviceRequest{Endpoint: endpoint, PSKIdentity: *identity, PSKKey: *key, Tags: tags, LinkMTU: *mtu}
 	method, path := http.MethodPost, "/api/v1/devices"
 	if *replace {
 		method, path = http.MethodPut, devicePath(endpoint)
@@ -174,6 +177,9 @@ func (c *cli) deviceShow(args []string) error {
 		row("PSK identity", dash(d.PSKIdentity))
 		row("PSK key", map[bool]string{true: "set", false: "-"}[d.HasPSKKey])
 		row("Tags", dash(formatTags(d.Tags)))
+		if d.LinkMTU != 0 {
+			row("Link MTU", fmt.Sprintf("%d bytes", d.LinkMTU))
+		}
 		row("Created", c.when(d.CreatedAt))
 	}
 	row("Registered", yesNo(d.Registered))

@@ -347,6 +347,9 @@ func (c *cli) updateLine(v api.UpdateView) string {
 		fmt.Fprintf(&b, "  %s %7s  %s/%s", progressBar(v.Progress, 20), percent(v.Progress),
 			sizeText(min(v.BytesServed, v.Size)), sizeText(v.Size))
 	}
+	if v.Blocks > 0 {
+		fmt.Fprintf(&b, "  %d/%d blocks", v.BlocksServed, v.Blocks)
+	}
 	fmt.Fprintf(&b, "  %s", shortDuration(v.ElapsedS))
 	if v.ETAS != nil {
 		fmt.Fprintf(&b, ", ~%s left", shortDuration(*v.ETAS))
@@ -395,8 +398,12 @@ func (c *cli) printUpdate(v api.UpdateView) error {
 	}
 	row("Phase", v.Phase)
 	if v.Size > 0 {
-		row("Progress", fmt.Sprintf("%s %s  %d of %d bytes", progressBar(v.Progress, 30), percent(v.Progress),
-			min(v.BytesServed, v.Size), v.Size))
+		progress := fmt.Sprintf("%s %s  %d of %d bytes", progressBar(v.Progress, 30), percent(v.Progress),
+			min(v.BytesServed, v.Size), v.Size)
+		if v.Blocks > 0 {
+			progress += fmt.Sprintf(", %d of %d blocks of %d bytes", v.BlocksServed, v.Blocks, v.BlockSize)
+		}
+		row("Progress", progress)
 	}
 	row("Time so far", shortDuration(v.ElapsedS))
 	switch {
@@ -406,6 +413,9 @@ func (c *cli) printUpdate(v api.UpdateView) error {
 		row("Time left", "unknown yet")
 	}
 	row("Last result", resultName(v))
+	if v.Retries > 0 {
+		row("Retries", fmt.Sprintf("%d (download started again after a lost connection)", v.Retries))
+	}
 	if v.Error != "" {
 		row("Error", v.Error)
 	}

@@ -75,6 +75,18 @@ type deliveryConfig struct {
 	ServerURI string `yaml:"server_uri"`
 	// UpdateDeadline bounds one device's update (default 24 h).
 	UpdateDeadline time.Duration `yaml:"update_deadline"`
+	// RebootTimeout is how long a device has after Update to come back
+	// with its result (default 30 min).
+	RebootTimeout time.Duration `yaml:"reboot_timeout"`
+	// Retries and RetryBackoff: downloads started again after a lost
+	// connection (default 3, first after 30 s, doubling).
+	Retries      int           `yaml:"retries"`
+	RetryBackoff time.Duration `yaml:"retry_backoff"`
+	// LinkMTU is the IP MTU assumed for a device's link when neither the
+	// device nor its class sets one (default 1358); ClassLinkMTU sets it
+	// per device class. Blocks are sized to fit (coap.BlockSizeForMTU).
+	LinkMTU      int            `yaml:"link_mtu"`
+	ClassLinkMTU map[string]int `yaml:"class_link_mtu"`
 }
 
 // signingKey returns the signing key's path and whether fotad may create
@@ -139,6 +151,16 @@ func (c *fileConfig) validate() error {
 		return errors.New("config: lwm2m.awake_time, queue_expiry and send_timeout must be positive")
 	case c.LwM2M.MaxQueued < 1:
 		return errors.New("config: lwm2m.max_queued must be at least 1")
+	case c.Delivery.UpdateDeadline < 0 || c.Delivery.RebootTimeout < 0 || c.Delivery.RetryBackoff < 0:
+		return errors.New("config: delivery.update_deadline, reboot_timeout and retry_backoff must not be negative")
+	}
+	for class, mtu := range c.Delivery.ClassLinkMTU {
+		if mtu < 256 || mtu > 65535 {
+			return fmt.Errorf("config: delivery.class_link_mtu: %d for class %q is outside 256-65535", mtu, class)
+		}
+	}
+	if m := c.Delivery.LinkMTU; m != 0 && (m < 256 || m > 65535) {
+		return fmt.Errorf("config: delivery.link_mtu %d is outside 256-65535", m)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return err

@@ -115,8 +115,26 @@ func (d *daemon) startUpdates(cfg fileConfig, log zerolog.Logger) {
 		}
 		uri = "coaps://" + net.JoinHostPort(host, port)
 	}
+	dc := cfg.Delivery
 	d.updates = update.New(update.Config{Devices: d.ops, Registrations: d.registry, Packages: d.firmware,
-		Publisher: d.coap, Store: d.db, ServerURI: uri, Deadline: cfg.Delivery.UpdateDeadline, Logger: log})
+		Publisher: d.coap, Store: d.db, ServerURI: uri, Deadline: dc.UpdateDeadline,
+		RebootTimeout: dc.RebootTimeout, Retries: dc.Retries, RetryBackoff: dc.RetryBackoff,
+		BlockSize: d.blockSize(dc), Logger: log})
+}
+
+// blockSize sizes a device's blocks for its link MTU: the device's own,
+// else its class's, else the configured default.
+func (d *daemon) blockSize(dc deliveryConfig) update.BlockSizer {
+	return func(ctx context.Context, ep, class string) int {
+		mtu := dc.LinkMTU
+		if m, ok := dc.ClassLinkMTU[class]; ok {
+			mtu = m
+		}
+		if dev, err := d.db.Device(ctx, ep); err == nil && dev.LinkMTU > 0 {
+			mtu = dev.LinkMTU
+		}
+		return coap.BlockSizeForMTU(mtu)
+	}
 }
 
 // startFirmware loads the package signing key (creating it at the default

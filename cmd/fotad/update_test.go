@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"net"
 	"net/http"
 	"strings"
@@ -130,4 +131,54 @@ func freeUDPPort(t *testing.T) string {
 	defer c.Close()
 	_, port, _ := net.SplitHostPort(c.LocalAddr().String())
 	return port
+}
+
+// TestBlockSizeFollowsLinkMTU: Package URIs serve blocks that fit the
+// device's link: its own MTU first, else its class's, else the default,
+// whatever block size the device asks for.
+func TestBlockSizeFollowsLinkMTU(t *testing.T) {
+	s := startServer(t, func(c *fileConfig) { c.Delivery.ClassLinkMTU = map[string]int{"meter": 576} })
+	v1 := []byte(strings.Repeat("firmware build one ", 1000))
+	v2 := bytes.Replace(v1, []byte("one "), []byte("two "), 30)
+	for _, im := range []struct {
+		b []byte
+		v string
+	}{{v1, "1.0.0"}, {v2, "2.0.0"}} {
+		if _, _, err := s.d.firmware.AddImage(context.Background(), im.b, im.v, "meter"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		ep    string
+		mtu   int
+		block int
+	}{{"mtu-own", 680, 512}, {"mtu-class", 0, 256}} {
+		code := s.api("POST", "/api/v1/devices", map[string]any{"endpoint": tc.ep, "psk_identity": tc.ep,
+			"psk_key": hex.EncodeToString([]byte(tc.ep + "-key")), "link_mtu": tc.mtu}, nil)
+		if code != http.StatusCreated {
+			t.Fatalf("provision %s: HTTP %d", tc.ep, code)
+		}
+		dev := runDevice(t, simulator.Config{Endpoint: tc.ep, PSKIdentity: tc.ep, PSKKey: []byte(tc.ep + "-key"),
+			Server: s.coapsAddr(), Firmware: v1, FirmwareVersion: "1.0.0", Sequence: 1, Class: "meter",
+			TrustKey: s.d.firmware.PublicKey(), BlockSize: 1024, BootTime: 50 * time.Millisecond,
+			Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
+		if _, err := s.d.updates.Start(context.Background(), tc.ep, update.Request{Image: "2.0.0", Full: true}); err != nil {
+			t.Fatal(err)
+		}
+		waitWithin(t, "update finished", 60*time.Second, func() bool {
+			u, _ := s.d.updates.Status(tc.ep)
+			return u.Phase.Finished()
+		})
+		var view map[string]any
+		s.api("GET", "/api/v1/devices/"+tc.ep+"/update", nil, &view)
+		u, _ := s.d.updates.Status(tc.ep)
+		blocks := float64((u.Size + int64(tc.block) - 1) / int64(tc.block))
+		if view["phase"] != "done" || u.BlockSize != tc.block || view["block_size"] != float64(tc.block) ||
+			view["blocks"] != blocks || view["blocks_served"] != blocks {
+			t.Fatalf("%s: update %+v, view %v", tc.ep, u, view)
+		}
+		if running, _ := dev.Flash().Running(); !bytes.Equal(running, v2) {
+			t.Fatalf("%s does not run the new image", tc.ep)
+		}
+	}
 }

@@ -1,19 +1,14 @@
 package update
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/fotahub/fota/coap"
-	"github.com/fotahub/fota/delivery/firmware"
-	"github.com/fotahub/fota/delivery/manifest"
 	"github.com/fotahub/fota/lwm2m"
 	"github.com/fotahub/fota/lwm2m/model"
 )
@@ -30,7 +25,23 @@ type Config struct {
 	ServerURI string
 	// Deadline bounds a whole update (default 24 h).
 	Deadline time.Duration
-	Logger   zerolog.Logger
+	// RebootTimeout is how long a device has, after Update is executed,
+	// to come back with a result (default 30 min); after it the update
+	// fails as "device never came back".
+	RebootTimeout time.Duration
+	// Retries bounds how often a download starts again after a lost
+	// connection (result 4) or an operation the device did not answer
+	// (default 3, negative for none); RetryBackoff is the first wait, doubled each time up to
+	// 15 min (default 30 s). A deferred update (result 11) is executed
+	// again after RetryBackoff until the deadline.
+	Retries      int
+	RetryBackoff time.Duration
+	// PollInterval is how often Object 5 is read while the driver waits
+	// for notifications, in case one was lost (default 2 min).
+	PollInterval time.Duration
+	// BlockSize caps the Block2 size per device (nil: the server's).
+	BlockSize BlockSizer
+	Logger    zerolog.Logger
 }
 
 // Driver runs updates, one per device at a time.
@@ -40,6 +51,9 @@ type Driver struct {
 
 	mu      sync.Mutex
 	updates map[string]*Update
+	// writes serializes set per endpoint, so that one change is
+	// persisted and shown before the next is made.
+	writes  map[string]*sync.Mutex
 	cancels map[string]context.CancelFunc
 	closing bool            // Close: runs stop where they are, to resume next start
 	live    map[string]bool // paths this process has published
@@ -51,8 +65,20 @@ func New(cfg Config) *Driver {
 	if cfg.Deadline <= 0 {
 		cfg.Deadline = 24 * time.Hour
 	}
+	if cfg.RebootTimeout <= 0 {
+		cfg.RebootTimeout = 30 * time.Minute
+	}
+	if cfg.Retries == 0 {
+		cfg.Retries = 3
+	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = 30 * time.Second
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 2 * time.Minute
+	}
 	return &Driver{cfg: cfg, log: cfg.Logger.With().Str("component", "update").Logger(),
-		updates: map[string]*Update{}, cancels: map[string]context.CancelFunc{}, live: map[string]bool{}}
+		updates: map[string]*Update{}, writes: map[string]*sync.Mutex{}, cancels: map[string]context.CancelFunc{}, live: map[string]bool{}}
 }
 
 // Request asks for an update.
@@ -136,13 +162,18 @@ func (d *Driver) Cancel(ctx context.Context, ep string) error {
 	case finished:
 		return ErrNotRunning
 	}
+	// Finished first, so that the run, stopped next, cannot end it as
+	// failed; then the device is told (an empty Package URI resets it).
+	d.finish(ctx, ep, Cancelled, 0, "cancelled")
 	if cancel != nil {
 		cancel()
 	}
 	reset := model.SingleResource(1, model.StringValue(""))
 	_, err := d.cfg.Devices.Do(ctx, ep, lwm2m.Op{Kind: lwm2m.OpWrite, Path: model.ResourcePath(5, 0, 1), Node: &reset})
-	d.finish(ctx, ep, Cancelled, 0, "cancelled")
-	return err
+	if err != nil {
+		return fmt.Errorf("cancel update of %s: reset the device: %w", ep, err)
+	}
+	return nil
 }
 
 // Wait blocks until every running update has ended (tests, shutdown).
@@ -189,6 +220,15 @@ func (d *Driver) launch(u *Update) {
 // change must be idempotent: it is applied to a copy, then to the update.
 func (d *Driver) set(ctx context.Context, ep string, change func(*Update)) Update {
 	d.mu.Lock()
+	w := d.writes[ep]
+	if w == nil {
+		w = new(sync.Mutex)
+		d.writes[ep] = w
+	}
+	d.mu.Unlock()
+	w.Lock()
+	defer w.Unlock()
+	d.mu.Lock()
 	u := d.updates[ep]
 	if u.Phase.Finished() {
 		snapshot := *u
@@ -219,16 +259,18 @@ func (d *Driver) finish(ctx context.Context, ep string, phase Phase, result int,
 
 // run takes one update from its persisted phase to its end.
 func (d *Driver) run(ctx context.Context, ep string) {
+	j := &job{ep: ep}
+	defer d.stopWatch(j)
 	for {
 		u, _ := d.Status(ep)
 		var err error
 		switch u.Phase {
 		case Preparing:
-			err = d.prepare(ctx, ep)
+			err = d.prepare(ctx, j)
 		case Downloading, Downloaded:
-			err = d.download(ctx, ep)
+			err = d.download(ctx, j)
 		case Updating:
-			err = d.verify(ctx, ep)
+			err = d.verify(ctx, j)
 		default:
 			return
 		}
@@ -238,25 +280,87 @@ func (d *Driver) run(ctx context.Context, ep string) {
 		if d.isClosing() {
 			return // fotad is stopping: the record stays as it is
 		}
-		var dev *deviceFailure
-		switch {
-		case errors.As(err, &dev) && (dev.result == 5 || dev.result == 6) && !u.Full && u.Format.IsDelta():
-			// The device could not apply the delta: send the full image.
-			d.log.Info().Str("endpoint", ep).Int("result", dev.result).Msg("delta refused: falling back to the full image")
-			d.set(ctx, ep, func(u *Update) { u.Full, u.FellBack, u.Phase, u.Result = true, true, Preparing, dev.result })
-			d.unpublish(ep)
-		case errors.As(err, &dev):
-			d.finish(ctx, ep, Failed, dev.result, err.Error())
-			return
-		case ctx.Err() != nil:
-			if u, _ := d.Status(ep); !u.Phase.Finished() {
-				d.finish(ctx, ep, Failed, 0, "deadline passed: "+err.Error())
-			}
-			return
-		default:
-			d.finish(ctx, ep, Failed, 0, err.Error())
+		if !d.recover(ctx, j, u, err) {
 			return
 		}
+	}
+}
+
+// recover decides what follows a failed step: it sets the update up for
+// another try and reports true, or ends it and reports false.
+func (d *Driver) recover(ctx context.Context, j *job, u Update, err error) bool {
+	ep := j.ep
+	var dev *deviceFailure
+	isDev := errors.As(err, &dev)
+	switch {
+	case isDev && (dev.result == 5 || dev.result == 6) && !u.Full && u.Format.IsDelta():
+		// The device could not apply the delta: send the full image.
+		d.log.Info().Str("endpoint", ep).Int("result", dev.result).Msg("delta refused: falling back to the full image")
+		d.set(ctx, ep, func(u *Update) { u.Full, u.FellBack, u.Phase, u.Result = true, true, Preparing, dev.result })
+		d.unpublish(ep)
+		return true
+	case isDev && dev.result == 10:
+		d.finish(ctx, ep, Cancelled, 10, "cancelled by the device")
+		return false
+	case isDev && dev.result != 4:
+		d.finish(ctx, ep, Failed, dev.result, err.Error())
+		return false
+	case ctx.Err() != nil:
+		d.finish(ctx, ep, Failed, u.Result, "deadline passed: "+err.Error())
+		return false
+	case errors.Is(err, errNeverBack):
+		d.finish(ctx, ep, Failed, u.Result, err.Error())
+		return false
+	case !isDev && !transient(err):
+		d.finish(ctx, ep, Failed, 0, err.Error())
+		return false
+	case u.Retries >= d.cfg.Retries:
+		d.finish(ctx, ep, Failed, u.Result, fmt.Sprintf("gave up after %d retries: %v", u.Retries, err))
+		return false
+	}
+	// Result 4, or the device did not answer: wait, then start the
+	// download again at the same Package URI (the device may resume).
+	wait := backoff(d.cfg.RetryBackoff, u.Retries)
+	d.log.Info().Str("endpoint", ep).Err(err).Dur("backoff", wait).Int("retry", u.Retries+1).Msg("update retries")
+	if !sleep(ctx, wait) {
+		d.finish(ctx, ep, Failed, u.Result, "deadline passed: "+err.Error())
+		return false
+	}
+	d.set(ctx, ep, func(u *Update) { u.Retries++; u.Phase = Preparing })
+	return true
+}
+
+// transient reports an error that may pass: an operation that timed out,
+// went unanswered or found the device away. A CoAP error code or an
+// unreadable answer from the device is definite, as are errors of the
+// server's own (an image that does not exist).
+func transient(err error) bool {
+	var code lwm2m.CodeError
+	if errors.As(err, &code) || errors.Is(err, lwm2m.ErrUnexpectedResponse) {
+		return false
+	}
+	var op *lwm2m.OpError
+	return errors.As(err, &op) || errors.Is(err, lwm2m.ErrNotRegistered) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// backoff is base doubled n times, at most 15 minutes.
+func backoff(base time.Duration, n int) time.Duration {
+	const limit = 15 * time.Minute
+	for ; n > 0 && base < limit; n-- {
+		base *= 2
+	}
+	return min(base, limit)
+}
+
+// sleep waits for d or the end of ctx, and reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
@@ -277,242 +381,4 @@ func (d *Driver) withdraw(path string) {
 	delete(d.live, path)
 	d.mu.Unlock()
 	d.cfg.Publisher.Unpublish(path)
-}
-
-// deviceFailure is an Update Result from 2 to 11.
-type deviceFailure struct{ result int }
-
-func (e *deviceFailure) Error() string {
-	return fmt.Sprintf("device reported update result %d (%s)", e.result, resultText[e.result])
-}
-
-var resultText = map[int]string{2: "not enough flash", 3: "out of RAM", 4: "connection lost during download",
-	5: "integrity check failure", 6: "unsupported package type", 7: "invalid URI", 8: "update failed",
-	9: "unsupported protocol", 10: "cancelled", 11: "deferred"}
-
-// prepare reads the device, makes the package and publishes or pushes it.
-func (d *Driver) prepare(ctx context.Context, ep string) error {
-	reg, ok := d.cfg.Registrations.Lookup(ep)
-	if !ok {
-		return fmt.Errorf("update %s: %w", ep, lwm2m.ErrNotRegistered)
-	}
-	installed, err := d.readString(ctx, ep, model.ResourcePath(3, 0, 3))
-	if err != nil {
-		return err
-	}
-	push, err := d.method(ctx, ep, reg)
-	if err != nil {
-		return err
-	}
-	d.set(ctx, ep, func(u *Update) { u.Push = push })
-	u, _ := d.Status(ep)
-	target, err := d.cfg.Packages.Image(ctx, u.Image, "")
-	if err != nil {
-		return err
-	}
-	req := firmware.Request{Image: target.Digest.String(), Class: target.Class, Full: u.Full}
-	if inst, err := d.cfg.Packages.Image(ctx, installed, target.Class); err == nil {
-		req.Installed = inst.Digest
-	}
-	offer, err := d.cfg.Packages.MakePackage(ctx, req)
-	if err != nil {
-		return err
-	}
-	data, err := d.cfg.Packages.PackageData(ctx, offer.ID)
-	if err != nil {
-		return err
-	}
-	d.set(ctx, ep, func(u *Update) {
-		u.Target, u.Version, u.Package, u.Format, u.Size = target.Digest, target.Version, offer.ID, offer.Manifest.Format, offer.Size
-		u.Phase, u.Result, u.BytesServed = Downloading, 0, 0
-	})
-	if u.Push {
-		return d.push(ctx, ep, data)
-	}
-	return d.publish(ctx, ep, reg, offer.ID, data, "")
-}
-
-// errMethod: the device supports neither the delivery method asked for
-// nor a protocol the server serves.
-var errMethod = errors.New("the device cannot take the package that way")
-
-// method decides push or pull from /5/0/9 (0 pull, 1 push, 2 both) and,
-// for pull, /5/0/8 (the server serves CoAPS to devices with DTLS, CoAP
-// to NoSec ones). A push asked for is kept when the device allows it.
-func (d *Driver) method(ctx context.Context, ep string, reg lwm2m.Registration) (push bool, err error) {
-	res, err := d.cfg.Devices.Do(ctx, ep, lwm2m.Op{Kind: lwm2m.OpRead, Path: model.ObjectInstancePath(5, 0)})
-	if err != nil {
-		return false, err
-	}
-	delivery, protocols := int64(2), map[int64]bool{}
-	for _, pv := range res.Values {
-		v, _ := pv.Value.AsInteger()
-		switch {
-		case pv.Path == model.ResourcePath(5, 0, 9):
-			delivery = v
-		case pv.Path.Parent() == model.ResourcePath(5, 0, 8):
-			protocols[v] = true
-		}
-	}
-	want := int64(1) // CoAPS
-	if reg.Identity.Kind == lwm2m.IdentityNone {
-		want = 0
-	}
-	canPull := delivery != 1 && (len(protocols) == 0 || protocols[want])
-	canPush := delivery != 0
-	u, _ := d.Status(ep)
-	switch {
-	case u.Push && canPush, !canPull && canPush:
-		return true, nil
-	case canPull:
-		return false, nil
-	}
-	return false, fmt.Errorf("%w: delivery method %d, protocols %v", errMethod, delivery, protocols)
-}
-
-// publish serves the package to the device and writes its Package URI;
-// path reuses an earlier path after a restart.
-func (d *Driver) publish(ctx context.Context, ep string, reg lwm2m.Registration, id manifest.Digest, data []byte, path string) error {
-	owner := coap.Identity{Mode: coap.SecurityMode(reg.Identity.Kind), Name: reg.Identity.Name}
-	p, err := d.cfg.Publisher.Publish(owner, coap.NewBlob(bytes.NewReader(data), int64(len(data)), id[:]),
-		coap.PublishOptions{Path: path, OnBlock: func(b coap.BlockServed) {
-			d.mu.Lock()
-			d.updates[ep].BytesServed += int64(b.Len)
-			d.mu.Unlock()
-		}})
-	if err != nil {
-		return err
-	}
-	d.mu.Lock()
-	d.live[p] = true
-	d.mu.Unlock()
-	d.set(ctx, ep, func(u *Update) { u.Path = p })
-	if path != "" {
-		return nil // the device has the URI already
-	}
-	uri := model.SingleResource(1, model.StringValue(strings.TrimSuffix(d.cfg.ServerURI, "/")+p))
-	_, err = d.cfg.Devices.Do(ctx, ep, lwm2m.Op{Kind: lwm2m.OpWrite, Path: model.ResourcePath(5, 0, 1), Node: &uri})
-	return err
-}
-
-func (d *Driver) push(ctx context.Context, ep string, data []byte) error {
-	pkg := model.SingleResource(0, model.OpaqueValue(data))
-	_, err := d.cfg.Devices.Do(ctx, ep, lwm2m.Op{Kind: lwm2m.OpWrite, Path: model.ResourcePath(5, 0, 0), Node: &pkg})
-	d.set(ctx, ep, func(u *Update) { u.BytesServed = int64(len(data)) })
-	return err
-}
-
-// download waits for the device to have the package, then executes Update.
-func (d *Driver) download(ctx context.Context, ep string) error {
-	u, _ := d.Status(ep)
-	d.mu.Lock()
-	live := d.live[u.Path]
-	d.mu.Unlock()
-	if u.Path != "" && !live && u.Phase == Downloading {
-		// After a restart: serve the same path again, the device resumes.
-		reg, _ := d.cfg.Registrations.Lookup(ep)
-		data, err := d.cfg.Packages.PackageData(ctx, u.Package)
-		if err != nil {
-			return err
-		}
-		if err := d.publish(ctx, ep, reg, u.Package, data, u.Path); err != nil {
-			return err
-		}
-	}
-	if err := d.waitState(ctx, ep, 2); err != nil {
-		return err
-	}
-	d.set(ctx, ep, func(u *Update) { u.Phase = Downloaded })
-	if _, err := d.cfg.Devices.Do(ctx, ep, lwm2m.Op{Kind: lwm2m.OpExecute, Path: model.ResourcePath(5, 0, 2)}); err != nil {
-		return err
-	}
-	d.set(ctx, ep, func(u *Update) { u.Phase = Updating })
-	return nil
-}
-
-// verify waits for Update Result 1 and the target version in /3/0/3;
-// the reads wait in the device's queue while it reboots.
-func (d *Driver) verify(ctx context.Context, ep string) error {
-	u, _ := d.Status(ep)
-	for {
-		res, err := d.readFirmwareState(ctx, ep)
-		if err != nil {
-			return err
-		}
-		switch {
-		case res.result == 1:
-			version, err := d.readString(ctx, ep, model.ResourcePath(3, 0, 3))
-			if err != nil {
-				return err
-			}
-			if version == u.Version {
-				d.finish(ctx, ep, Done, 1, "")
-				return nil
-			}
-		case res.result > 1:
-			return &deviceFailure{result: res.result}
-		}
-		select {
-		case <-time.After(time.Second):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-type fwState struct{ state, result int }
-
-// readFirmwareState reads /5/0/3 and /5/0/5.
-func (d *Driver) readFirmwareState(ctx context.Context, ep string) (fwState, error) {
-	res, err := d.cfg.Devices.Do(ctx, ep, lwm2m.Op{Kind: lwm2m.OpRead, Path: model.ObjectInstancePath(5, 0)})
-	if err != nil {
-		return fwState{}, err
-	}
-	var st fwState
-	for _, pv := range res.Values {
-		v, _ := pv.Value.AsInteger()
-		switch pv.Path {
-		case model.ResourcePath(5, 0, 3):
-			st.state = int(v)
-		case model.ResourcePath(5, 0, 5):
-			st.result = int(v)
-		}
-	}
-	return st, nil
-}
-
-// waitState polls Object 5 until it reaches state, or a failure result.
-func (d *Driver) waitState(ctx context.Context, ep string, state int) error {
-	for {
-		st, err := d.readFirmwareState(ctx, ep)
-		if err != nil {
-			return err
-		}
-		if u, _ := d.Status(ep); u.Result != st.result {
-			d.set(ctx, ep, func(u *Update) { u.Result = st.result }) // a write only when it changed
-		}
-		switch {
-		case st.state == state:
-			return nil
-		case st.state == 0 && st.result > 1:
-			return &deviceFailure{result: st.result}
-		}
-		select {
-		case <-time.After(500 * time.Millisecond):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-func (d *Driver) readString(ctx context.Context, ep string, p model.Path) (string, error) {
-	res, err := d.cfg.Devices.Do(ctx, ep, lwm2m.Op{Kind: lwm2m.OpRead, Path: p})
-	if err != nil {
-		return "", err
-	}
-	if len(res.Values) != 1 {
-		return "", fmt.Errorf("read %s: %d values", p, len(res.Values))
-	}
-	s, _ := res.Values[0].Value.AsString()
-	return s, nil
 }

@@ -3,6 +3,7 @@ package update_test
 import (
 	"bytes"
 	"context"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/fotahub/fota/lwm2m"
 	"github.com/fotahub/fota/lwm2m/lwm2mtest"
 	"github.com/fotahub/fota/simulator"
+	"github.com/fotahub/fota/simulator/link"
 	"github.com/fotahub/fota/store/storetest"
 )
 
@@ -53,7 +55,11 @@ type rig struct {
 	driver *update.Driver
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { return newRigWith(t, nil) }
+
+// newRigWith makes a server whose driver never polls Object 5 unless
+// mutate says so: an update that completes has followed the observation.
+func newRigWith(t *testing.T, mutate func(*update.Config)) *rig {
 	t.Helper()
 	r := &rig{Server: lwm2mtest.Start(t, lwm2m.OperatorConfig{}), store: &updates{m: map[string]update.Update{}}}
 	key, err := manifest.GenerateKey()
@@ -72,9 +78,14 @@ func newRig(t *testing.T) *rig {
 			t.Fatal(err)
 		}
 	}
-	r.driver = update.New(update.Config{Devices: r.Operator, Registrations: r.Registry, Packages: r.fw, Publisher: r.CoAP,
-		Store: r.store, ServerURI: "coaps://" + r.Addr(), Deadline: time.Minute,
-		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)})
+	cfg := update.Config{Devices: r.Operator, Registrations: r.Registry, Packages: r.fw, Publisher: r.CoAP,
+		Store: r.store, ServerURI: "coaps://" + r.Addr(), Deadline: time.Minute, PollInterval: time.Hour,
+		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	r.driver = update.New(cfg)
+	t.Cleanup(r.driver.Close)
 	return r
 }
 
@@ -162,5 +173,140 @@ func TestUpdateEndToEnd(t *testing.T) {
 				t.Fatalf("persisted %+v", stored)
 			}
 		})
+	}
+}
+
+// TestUpdateWithoutObserve: a device that refuses observations is read
+// instead, at the poll interval.
+func TestUpdateWithoutObserve(t *testing.T) {
+	r := newRigWith(t, func(c *update.Config) { c.PollInterval = 100 * time.Millisecond })
+	d := r.deviceWith(t, "no-observe", func(c *simulator.Config) { c.NoObserve = true })
+	if _, err := r.driver.Start(context.Background(), "no-observe", update.Request{Image: "2.0.0"}); err != nil {
+		t.Fatal(err)
+	}
+	if u := r.wait(t, "no-observe"); u.Phase != update.Done || u.Result != 1 {
+		t.Fatalf("update ended %+v", u)
+	}
+	if _, info := d.Flash().Running(); info.Version != "2.0.0" {
+		t.Fatalf("device runs %s", info.Version)
+	}
+}
+
+// TestUpdateDeferred: a device that defers the update (result 11, low
+// battery) gets Update executed again after the backoff.
+func TestUpdateDeferred(t *testing.T) {
+	r := newRigWith(t, func(c *update.Config) { c.RetryBackoff = 200 * time.Millisecond })
+	d := r.device(t, "deferring")
+	d.Inject(simulator.FaultLowBattery)
+	if _, err := r.driver.Start(context.Background(), "deferring", update.Request{Image: "2.0.0"}); err != nil {
+		t.Fatal(err)
+	}
+	if u := r.wait(t, "deferring"); u.Phase != update.Done || u.Result != 1 {
+		t.Fatalf("update ended %+v", u)
+	}
+	if _, info := d.Flash().Running(); info.Version != "2.0.0" {
+		t.Fatalf("device runs %s", info.Version)
+	}
+}
+
+// TestUpdateRetriesLostConnection: the link goes down mid-download, the
+// device gives up with result 4, and the driver starts the download
+// again after its backoff, at the same Package URI.
+func TestUpdateRetriesLostConnection(t *testing.T) {
+	r := newRigWith(t, func(c *update.Config) { c.RetryBackoff = time.Second })
+	server, _ := net.ResolveUDPAddr("udp", r.Addr())
+	relay, err := link.NewRelay(server, link.Profile{Name: "slow", Up: link.Params{Delay: 2 * time.Millisecond},
+		Down: link.Params{Delay: 2 * time.Millisecond}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	d := r.deviceWith(t, "lossy", func(c *simulator.Config) {
+		c.Server, c.BlockSize = relay.Addr().String(), 64
+		c.BlockTimeout, c.DownloadRetries = 300*time.Millisecond, 1
+	})
+	if _, err := r.driver.Start(context.Background(), "lossy", update.Request{Image: "2.0.0", Full: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "a third downloaded", func() bool { return d.Status().Downloaded > int64(len(image2)/3) })
+	first, _ := r.driver.Status("lossy")
+	relay.Outage(5 * time.Second)
+	u := r.wait(t, "lossy")
+	if u.Phase != update.Done || u.Retries == 0 || u.Path != first.Path {
+		t.Fatalf("update ended %+v (first path %s)", u, first.Path)
+	}
+	if running, _ := d.Flash().Running(); !bytes.Equal(running, image2) {
+		t.Fatal("device does not run the new image")
+	}
+}
+
+// TestUpdateNeverComesBack: a device that goes away after Execute fails
+// the update at the reboot timeout, long before the update's deadline.
+func TestUpdateNeverComesBack(t *testing.T) {
+	r := newRigWith(t, func(c *update.Config) { c.RebootTimeout = time.Second })
+	id, key := r.Provision(t, "gone")
+	d, err := simulator.New(simulator.Config{Endpoint: "gone", PSKIdentity: id, PSKKey: key, Server: r.Addr(),
+		Firmware: image1, FirmwareVersion: "1.0.0", Sequence: 1, Class: "sensor-a", TrustKey: r.fw.PublicKey(),
+		BootTime: time.Hour, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitUntil(t, "registered", func() bool { return d.Status().Registered })
+	if _, err := r.driver.Start(context.Background(), "gone", update.Request{Image: "2.0.0"}); err != nil {
+		t.Fatal(err)
+	}
+	u := r.wait(t, "gone")
+	if u.Phase != update.Failed || !strings.Contains(u.Error, "never came back") || u.Executed.IsZero() {
+		t.Fatalf("update ended %+v", u)
+	}
+}
+
+// TestUpdateCancel: a cancelled update resets the device's Object 5,
+// stops serving the package, and stays cancelled.
+func TestUpdateCancel(t *testing.T) {
+	r := newRig(t)
+	server, _ := net.ResolveUDPAddr("udp", r.Addr())
+	relay, err := link.NewRelay(server, link.Profile{Name: "slow", Up: link.Params{Delay: 5 * time.Millisecond},
+		Down: link.Params{Delay: 5 * time.Millisecond}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	d := r.deviceWith(t, "cancelled", func(c *simulator.Config) { c.Server, c.BlockSize = relay.Addr().String(), 64 })
+	if _, err := r.driver.Start(context.Background(), "cancelled", update.Request{Image: "2.0.0", Full: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "download under way", func() bool { return d.Status().Downloaded > 1024 })
+	if err := r.driver.Cancel(context.Background(), "cancelled"); err != nil {
+		t.Fatal(err)
+	}
+	r.driver.Wait()
+	u, _ := r.driver.Status("cancelled")
+	if u.Phase != update.Cancelled || r.CoAP.Published() != 0 {
+		t.Fatalf("update %+v, %d published", u, r.CoAP.Published())
+	}
+	if st := d.Status(); st.State != simulator.StateIdle {
+		t.Fatalf("device in state %d after cancel", st.State)
+	}
+	if _, info := d.Flash().Running(); info.Version != "1.0.0" {
+		t.Fatalf("device runs %s", info.Version)
+	}
+	if err := r.driver.Cancel(context.Background(), "cancelled"); err != update.ErrNotRunning {
+		t.Fatalf("second cancel: %v", err)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -58,9 +58,17 @@ type Update struct {
 	Error  string
 	// BytesServed counts package bytes sent (pull: blocks served).
 	BytesServed int64
-	Started     time.Time
-	Changed     time.Time
-	Deadline    time.Time
+	// BlockSize is the largest Block2 size served to the device (pull).
+	BlockSize int
+	// Retries counts downloads started again after a lost connection
+	// (result 4) or an unanswered operation.
+	Retries int
+	Started time.Time
+	Changed time.Time
+	// Executed is when Update (/5/0/2) was last executed: the device has
+	// RebootTimeout from then to come back.
+	Executed time.Time
+	Deadline time.Time
 }
 
 // Store persists updates. PutUpdate must be durable when it returns.
@@ -86,6 +94,10 @@ type Packages interface {
 	MakePackage(ctx context.Context, req firmware.Request) (firmware.Offer, error)
 	PackageData(ctx context.Context, id manifest.Digest) ([]byte, error)
 }
+
+// BlockSizer returns the largest block size for the device's link (see
+// coap.BlockSizeForMTU), 0 for the server's default.
+type BlockSizer func(ctx context.Context, ep, class string) int
 
 // Publisher serves package bytes to one device (*coap.Server).
 type Publisher interface {

@@ -1,0 +1,435 @@
+package update
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fotahub/fota/coap"
+	"github.com/fotahub/fota/delivery/firmware"
+	"github.com/fotahub/fota/delivery/manifest"
+	"github.com/fotahub/fota/lwm2m"
+	"github.com/fotahub/fota/lwm2m/model"
+)
+
+// Object 5 states (/5/0/3) the driver waits for.
+const (
+	stateIdle       = 0
+	stateDownloaded = 2
+	stateUpdating   = 3
+)
+
+// Update Results (/5/0/5) the driver treats apart from plain failures.
+const (
+	resultSuccess        = 1
+	resultConnectionLost = 4
+	resultCancelled      = 10
+	resultDeferred       = 11
+)
+
+// deviceFailure is an Update Result from 2 to 11.
+type deviceFailure struct{ result int }
+
+func (e *deviceFailure) Error() string {
+	return fmt.Sprintf("device reported update result %d (%s)", e.result, resultText[e.result])
+}
+
+var resultText = map[int]string{2: "not enough flash", 3: "out of RAM", 4: "connection lost during download",
+	5: "integrity check failure", 6: "unsupported package type", 7: "invalid URI", 8: "update failed",
+	9: "unsupported protocol", 10: "cancelled", 11: "deferred"}
+
+// errNeverBack: the device did not report a result within RebootTimeout
+// of the Execute.
+var errNeverBack = errors.New("device never came back after Update")
+
+// errMethod: the device supports neither the delivery method asked for
+// nor a protocol the server serves.
+var errMethod = errors.New("the device cannot take the package that way")
+
+// job is one update's run in this process: the observation of /5/0 and
+// the state it last reported. None of it is persisted: after a restart
+// the run observes again.
+type job struct {
+	ep      string
+	watch   *lwm2m.Watch
+	polling bool // the device refused the observation: read instead
+	st      fwState
+}
+
+// fwState is /5/0/3 and /5/0/5.
+type fwState struct{ state, result int }
+
+// with returns s changed by the values of a read or notification.
+func (s fwState) with(values []model.PathValue) fwState {
+	for _, pv := range values {
+		v, ok := pv.Value.AsInteger()
+		switch {
+		case !ok:
+		case pv.Path == model.ResourcePath(5, 0, 3):
+			s.state = int(v)
+		case pv.Path == model.ResourcePath(5, 0, 5):
+			s.result = int(v)
+		}
+	}
+	return s
+}
+
+// prepare reads the device, makes the package and publishes or pushes it.
+func (d *Driver) prepare(ctx context.Context, j *job) error {
+	ep := j.ep
+	reg, ok := d.cfg.Registrations.Lookup(ep)
+	if !ok {
+		return fmt.Errorf("update %s: %w", ep, lwm2m.ErrNotRegistered)
+	}
+	installed, err := d.readString(ctx, ep, model.ResourcePath(3, 0, 3))
+	if err != nil {
+		return err
+	}
+	push, err := d.method(ctx, ep, reg)
+	if err != nil {
+		return err
+	}
+	d.set(ctx, ep, func(u *Update) { u.Push = push })
+	u, _ := d.Status(ep)
+	target, err := d.cfg.Packages.Image(ctx, u.Image, "")
+	if err != nil {
+		return err
+	}
+	req := firmware.Request{Image: target.Digest.String(), Class: target.Class, Full: u.Full}
+	if inst, err := d.cfg.Packages.Image(ctx, installed, target.Class); err == nil {
+		req.Installed = inst.Digest
+	}
+	offer, err := d.cfg.Packages.MakePackage(ctx, req)
+	if err != nil {
+		return err
+	}
+	data, err := d.cfg.Packages.PackageData(ctx, offer.ID)
+	if err != nil {
+		return err
+	}
+	// A retry of the same package keeps its Package URI, so that a device
+	// that kept what it had may resume.
+	again := u.Path != "" && u.Package == offer.ID
+	if !again {
+		d.unpublish(ep)
+	}
+	block := 0
+	if !push && d.cfg.BlockSize != nil {
+		block = d.cfg.BlockSize(ctx, ep, target.Class)
+	}
+	d.set(ctx, ep, func(u *Update) {
+		u.Target, u.Version, u.Package, u.Format, u.Size = target.Digest, target.Version, offer.ID, offer.Manifest.Format, offer.Size
+		u.Phase, u.Result, u.BlockSize = Downloading, 0, block
+		if !again {
+			u.BytesServed = 0
+		}
+	})
+	if push {
+		err = d.push(ctx, ep, data)
+	} else {
+		err = d.publish(ctx, ep, reg, offer.ID, data, true)
+	}
+	if err != nil {
+		return err
+	}
+	return d.observe(ctx, j)
+}
+
+// method decides push or pull from /5/0/9 (0 pull, 1 push, 2 both) and,
+// for pull, /5/0/8 (the server serves CoAPS to devices with DTLS, CoAP
+// to NoSec ones). A push asked for is kept when the device allows it.
+func (d *Driver) method(ctx context.Context, ep string, reg lwm2m.Registration) (push bool, err error) {
+	res, err := d.cfg.Devices.Do(ctx, ep, lwm2m.Op{Kind: lwm2m.OpRead, Path: model.ObjectInstancePath(5, 0)})
+	if err != nil {
+		return false, err
+	}
+	delivery, protocols := int64(2), map[int64]bool{}
+	for _, pv := range res.Values {
+		v, _ := pv.Value.AsInteger()
+		switch {
+		case pv.Path == model.ResourcePath(5, 0, 9):
+			delivery = v
+		case pv.Path.Parent() == model.ResourcePath(5, 0, 8):
+			protocols[v] = true
+		}
+	}
+	want := int64(1) // CoAPS
+	if reg.Identity.Kind == lwm2m.IdentityNone {
+		want = 0
+	}
+	canPull := delivery != 1 && (len(protocols) == 0 || protocols[want])
+	canPush := delivery != 0
+	u, _ := d.Status(ep)
+	switch {
+	case u.Push && canPush, !canPull && canPush:
+		return true, nil
+	case canPull:
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: delivery method %d, protocols %v", errMethod, delivery, protocols)
+}
+
+// publish serves the package to the device at the update's path (a new
+// one when it has none) and, when write is set, writes its Package URI.
+func (d *Driver) publish(ctx context.Context, ep string, reg lwm2m.Registration, id manifest.Digest, data []byte, write bool) error {
+	u, _ := d.Status(ep)
+	owner := coap.Identity{Mode: coap.SecurityMode(reg.Identity.Kind), Name: reg.Identity.Name}
+	p, err := d.cfg.Publisher.Publish(owner, coap.NewBlob(bytes.NewReader(data), int64(len(data)), id[:]),
+		coap.PublishOptions{Path: u.Path, MaxBlock: u.BlockSize, OnBlock: func(b coap.BlockServed) {
+			d.mu.Lock()
+			d.updates[ep].BytesServed += int64(b.Len)
+			d.mu.Unlock()
+		}})
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.live[p] = true
+	d.mu.Unlock()
+	d.set(ctx, ep, func(u *Update) { u.Path = p })
+	if !write {
+		return nil
+	}
+	uri := model.SingleResource(1, model.StringValue(strings.TrimSuffix(d.cfg.ServerURI, "/")+p))
+	_, err = d.cfg.Devices.Do(ctx, ep, lwm2m.Op{Kind: lwm2m.OpWrite, Path: model.ResourcePath(5, 0, 1), Node: &uri})
+	return err
+}
+
+func (d *Driver) push(ctx context.Context, ep string, data []byte) error {
+	pkg := model.SingleResource(0, model.OpaqueValue(data))
+	_, err := d.cfg.Devices.Do(ctx, ep, lwm2m.Op{Kind: lwm2m.OpWrite, Path: model.ResourcePath(5, 0, 0), Node: &pkg})
+	if err == nil {
+		d.set(ctx, ep, func(u *Update) { u.BytesServed = int64(len(data)) })
+	}
+	return err
+}
+
+// download waits for the device to have the package, then executes Update.
+func (d *Driver) download(ctx context.Context, j *job) error {
+	ep := j.ep
+	u, _ := d.Status(ep)
+	d.mu.Lock()
+	live := d.live[u.Path]
+	d.mu.Unlock()
+	if u.Path != "" && !live && u.Phase == Downloading {
+		// After a restart: serve the same path again, the device resumes.
+		reg, _ := d.cfg.Registrations.Lookup(ep)
+		data, err := d.cfg.Packages.PackageData(ctx, u.Package)
+		if err != nil {
+			return err
+		}
+		if err := d.publish(ctx, ep, reg, u.Package, data, false); err != nil {
+			return err
+		}
+	}
+	executed := false
+	err := d.await(ctx, j, func(st fwState) (bool, error) {
+		switch {
+		case st.state == stateDownloaded:
+			return true, nil
+		case st.state == stateUpdating || (st.state == stateIdle && st.result == resultSuccess && u.Phase == Downloaded):
+			// Executed before a restart, which came before it was noted.
+			executed = true
+			return true, nil
+		case st.state == stateIdle && st.result > resultSuccess:
+			return false, &deviceFailure{result: st.result}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return err
+	}
+	if !executed {
+		d.set(ctx, ep, func(u *Update) { u.Phase = Downloaded })
+		if err := d.execute(ctx, ep); err != nil {
+			return err
+		}
+	}
+	d.set(ctx, ep, func(u *Update) { u.Phase, u.Executed = Updating, time.Now() })
+	return nil
+}
+
+func (d *Driver) execute(ctx context.Context, ep string) error {
+	_, err := d.cfg.Devices.Do(ctx, ep, lwm2m.Op{Kind: lwm2m.OpExecute, Path: model.ResourcePath(5, 0, 2)})
+	return err
+}
+
+// verify waits for Update Result 1 and the target version in /3/0/3,
+// for at most RebootTimeout after the Execute. A deferred update (result
+// 11) is executed again after RetryBackoff.
+func (d *Driver) verify(ctx context.Context, j *job) error {
+	for {
+		err := d.verifyOnce(ctx, j)
+		if !errors.Is(err, errDeferred) {
+			return err
+		}
+		if !sleep(ctx, d.cfg.RetryBackoff) {
+			return ctx.Err()
+		}
+		d.log.Info().Str("endpoint", j.ep).Msg("update deferred by the device: executing it again")
+		if err := d.execute(ctx, j.ep); err != nil {
+			return err
+		}
+		d.set(ctx, j.ep, func(u *Update) { u.Executed = time.Now() })
+		j.st = fwState{state: stateUpdating}
+	}
+}
+
+// errDeferred: the device deferred the update (result 11).
+var errDeferred = errors.New("update deferred")
+
+func (d *Driver) verifyOnce(ctx context.Context, j *job) error {
+	u, _ := d.Status(j.ep)
+	vctx, cancel := context.WithDeadline(ctx, u.Executed.Add(d.cfg.RebootTimeout))
+	defer cancel()
+	var reported string // the version the device runs, once it reported result 1
+	err := d.await(vctx, j, func(st fwState) (bool, error) {
+		switch {
+		case st.result == resultSuccess:
+			version, err := d.readString(vctx, j.ep, model.ResourcePath(3, 0, 3))
+			if err != nil {
+				return false, nil // away again, or still rebooting: wait on
+			}
+			reported = version
+			return version == u.Version, nil
+		case st.result == resultDeferred && st.state == stateDownloaded:
+			return false, errDeferred
+		case st.result > resultSuccess && st.result != resultDeferred:
+			return false, &deviceFailure{result: st.result}
+		}
+		return false, nil
+	})
+	switch {
+	case err == nil:
+		d.finish(ctx, j.ep, Done, resultSuccess, "")
+		return nil
+	case vctx.Err() != nil && ctx.Err() == nil:
+		if reported != "" {
+			return fmt.Errorf("%w: it reported success but runs %q, not %q", errNeverBack, reported, u.Version)
+		}
+		return fmt.Errorf("%w within %s", errNeverBack, d.cfg.RebootTimeout)
+	}
+	return err
+}
+
+// observe makes sure the job follows /5/0 and knows its state now: the
+// first time by observing it (the answer is the current state), later by
+// dropping what the observation queued and reading it again. It is called
+// after every write that starts a download, so that no state from before
+// the write is taken for the new download's.
+func (d *Driver) observe(ctx context.Context, j *job) error {
+	if j.watch != nil || j.polling {
+		for drained := false; !drained && j.watch != nil; {
+			select {
+			case <-j.watch.C:
+			default:
+				drained = true
+			}
+		}
+		st, err := d.readFirmwareState(ctx, j.ep)
+		j.st = st
+		return err
+	}
+	w, res, err := d.cfg.Devices.Observe(ctx, j.ep, lwm2m.Op{Kind: lwm2m.OpObserve, Path: model.ObjectInstancePath(5, 0)})
+	var code lwm2m.CodeError
+	switch {
+	case errors.As(err, &code):
+		d.log.Info().Str("endpoint", j.ep).Err(err).Msg("device cannot observe /5/0: reading it instead")
+		j.polling = true
+		return d.observe(ctx, j)
+	case err != nil:
+		return err
+	}
+	j.watch, j.st = w, fwState{}.with(res.Values)
+	return nil
+}
+
+// stopWatch cancels the job's observation, unless fotad is stopping (the
+// observation ends with the process; a device's next notification gets a
+// reset).
+func (d *Driver) stopWatch(j *job) {
+	if j.watch == nil || d.isClosing() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := j.watch.Cancel(ctx); err != nil {
+		d.log.Debug().Str("endpoint", j.ep).Err(err).Msg("cancel /5/0 observation")
+	}
+}
+
+// pollFallback is how often Object 5 is read when the device cannot
+// observe it.
+const pollFallback = 5 * time.Second
+
+// await feeds the device's Object 5 state to check until check reports
+// done or an error. States come from the observation of /5/0; a read
+// every PollInterval covers a lost notification. A read that finds the
+// device away is not an error: await waits for it until ctx ends.
+func (d *Driver) await(ctx context.Context, j *job, check func(fwState) (bool, error)) error {
+	if err := d.observe(ctx, j); err != nil {
+		return err
+	}
+	every := d.cfg.PollInterval
+	if j.polling {
+		every = min(every, pollFallback)
+	}
+	poll := time.NewTicker(every)
+	defer poll.Stop()
+	for {
+		d.noteResult(ctx, j.ep, j.st.result)
+		if done, err := check(j.st); done || err != nil {
+			return err
+		}
+		var notes <-chan lwm2m.Notification
+		if j.watch != nil {
+			notes = j.watch.C
+		}
+		select {
+		case n := <-notes:
+			j.st = j.st.with(n.Values)
+		case <-poll.C:
+			st, err := d.readFirmwareState(ctx, j.ep)
+			switch {
+			case err == nil:
+				j.st = st
+			case !transient(err) || ctx.Err() != nil:
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// noteResult records the device's latest Update Result, writing only
+// when it changed.
+func (d *Driver) noteResult(ctx context.Context, ep string, result int) {
+	if u, _ := d.Status(ep); u.Result != result {
+		d.set(ctx, ep, func(u *Update) { u.Result = result })
+	}
+}
+
+// readFirmwareState reads /5/0/3 and /5/0/5.
+func (d *Driver) readFirmwareState(ctx context.Context, ep string) (fwState, error) {
+	res, err := d.cfg.Devices.Do(ctx, ep, lwm2m.Op{Kind: lwm2m.OpRead, Path: model.ObjectInstancePath(5, 0)})
+	if err != nil {
+		return fwState{}, err
+	}
+	return fwState{}.with(res.Values), nil
+}
+
+func (d *Driver) readString(ctx context.Context, ep string, p model.Path) (string, error) {
+	res, err := d.cfg.Devices.Do(ctx, ep, lwm2m.Op{Kind: lwm2m.OpRead, Path: p})
+	if err != nil {
+		return "", err
+	}
+	if len(res.Values) != 1 {
+		return "", fmt.Errorf("read %s: %d values", p, len(res.Values))
+	}
+	s, _ := res.Values[0].Value.AsString()
+	return s, nil
+}
