@@ -3,6 +3,7 @@ package update_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -60,8 +61,12 @@ func newRig(t *testing.T) *rig { return newRigWith(t, nil) }
 // newRigWith makes a server whose driver never polls Object 5 unless
 // mutate says so: an update that completes has followed the observation.
 func newRigWith(t *testing.T, mutate func(*update.Config)) *rig {
+	return newRigOps(t, lwm2m.OperatorConfig{}, mutate)
+}
+
+func newRigOps(t *testing.T, ops lwm2m.OperatorConfig, mutate func(*update.Config)) *rig {
 	t.Helper()
-	r := &rig{Server: lwm2mtest.Start(t, lwm2m.OperatorConfig{}), store: &updates{m: map[string]update.Update{}}}
+	r := &rig{Server: lwm2mtest.Start(t, ops), store: &updates{m: map[string]update.Update{}}}
 	key, err := manifest.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -308,5 +313,30 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestUpdateQueueMode drives a queue-mode device across its sleeps: every
+// operation waits for the device to speak (its Updates, every 2.4 s), by
+// pull and by push.
+func TestUpdateQueueMode(t *testing.T) {
+	for _, delivery := range []int{0, 1} {
+		t.Run(map[int]string{0: "pull", 1: "push"}[delivery], func(t *testing.T) {
+			r := newRigOps(t, lwm2m.OperatorConfig{AwakeTime: 300 * time.Millisecond}, nil)
+			ep := fmt.Sprintf("sleeper-%d", delivery)
+			d := r.deviceWith(t, ep, func(c *simulator.Config) {
+				c.Queue, c.Awake, c.Lifetime, c.Delivery = true, 300*time.Millisecond, 3*time.Second, delivery
+			})
+			time.Sleep(700 * time.Millisecond) // asleep on both sides
+			if _, err := r.driver.Start(context.Background(), ep, update.Request{Image: "2.0.0"}); err != nil {
+				t.Fatal(err)
+			}
+			if u := r.wait(t, ep); u.Phase != update.Done || u.Result != 1 || u.Push != (delivery == 1) {
+				t.Fatalf("update ended %+v", u)
+			}
+			if running, _ := d.Flash().Running(); !bytes.Equal(running, image2) {
+				t.Fatal("device does not run the new image")
+			}
+		})
 	}
 }
