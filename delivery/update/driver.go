@@ -247,8 +247,14 @@ func (d *Driver) set(ctx context.Context, ep string, change func(*Update)) Updat
 	u.Changed = next.Changed
 	snapshot := *u
 	d.mu.Unlock()
-	d.log.Info().Str("endpoint", ep).Str("phase", string(snapshot.Phase)).Str("format", snapshot.Format.String()).
-		Int("result", snapshot.Result).Msg("update")
+	ev := d.log.Info().Str("endpoint", ep).Str("phase", string(snapshot.Phase)).Int("result", snapshot.Result)
+	if snapshot.Format != 0 {
+		ev = ev.Str("format", snapshot.Format.String())
+	}
+	if snapshot.Error != "" {
+		ev = ev.Str("error", snapshot.Error)
+	}
+	ev.Msg("update")
 	return snapshot
 }
 
