@@ -198,27 +198,52 @@ type process struct {
 // between choosing and binding is retried with new ones.
 func startProcess(t *testing.T, dir string) *process {
 	t.Helper()
+	return startProcessWith(t, dir, processOptions{})
+}
+
+// processOptions changes how startProcessWith starts fotad.
+type processOptions struct {
+	// Config is a YAML configuration file (--config); the flags
+	// startProcess passes override it.
+	Config string
+	// CoAP, CoAPS and API are fixed listen addresses, so that fotad can
+	// be started again on the same ports after a kill; empty ones are
+	// chosen at each attempt. With any fixed, a port taken is not retried.
+	CoAP, CoAPS, API string
+}
+
+// startProcessWith is startProcess with options.
+func startProcessWith(t *testing.T, dir string, opts processOptions) *process {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
+	fixed := opts.CoAP != "" || opts.CoAPS != "" || opts.API != ""
 	for attempt := 1; ; attempt++ {
-		p, err := tryStartProcess(t, exe, dir, attempt)
+		p, err := tryStartProcess(t, exe, dir, attempt, opts)
 		if err == nil {
 			return p
 		}
-		if attempt == 3 || !bytes.Contains(p.output(t), []byte("address already in use")) {
+		if attempt == 3 || fixed || !bytes.Contains(p.output(t), []byte("address already in use")) {
 			t.Fatalf("start fotad: %v\n%s", err, p.output(t))
 		}
 		t.Logf("start fotad (attempt %d): %v; retrying on other ports", attempt, err)
 	}
 }
 
-func tryStartProcess(t *testing.T, exe, dir string, attempt int) (*process, error) {
-	p := &process{coap: freeUDPAddr(t), exited: make(chan struct{})}
-	coaps := freeUDPAddr(t)
-	for coaps == p.coap {
+func tryStartProcess(t *testing.T, exe, dir string, attempt int, opts processOptions) (*process, error) {
+	p := &process{coap: opts.CoAP, exited: make(chan struct{})}
+	if p.coap == "" {
+		p.coap = freeUDPAddr(t)
+	}
+	coaps := opts.CoAPS
+	for coaps == "" || coaps == p.coap {
 		coaps = freeUDPAddr(t)
+	}
+	apiAddr := opts.API
+	if apiAddr == "" {
+		apiAddr = "127.0.0.1:0"
 	}
 	p.log = filepath.Join(t.TempDir(), fmt.Sprintf("fotad-%d.log", attempt))
 	out, err := os.Create(p.log)
@@ -226,8 +251,12 @@ func tryStartProcess(t *testing.T, exe, dir string, attempt int) (*process, erro
 		t.Fatal(err)
 	}
 	defer out.Close() // the child holds its own descriptor
-	p.cmd = exec.Command(exe, "--coap", p.coap, "--coaps", coaps, "--api", "127.0.0.1:0",
-		"--open-registration", "--data", dir, "--log-level", "info")
+	args := []string{"--coap", p.coap, "--coaps", coaps, "--api", apiAddr,
+		"--open-registration", "--data", dir, "--log-level", "info"}
+	if opts.Config != "" {
+		args = append(args, "--config", opts.Config)
+	}
+	p.cmd = exec.Command(exe, args...)
 	p.cmd.Env = append(os.Environ(), childEnv+"=1")
 	p.cmd.Stdout, p.cmd.Stderr = out, out
 	if err := p.cmd.Start(); err != nil {
