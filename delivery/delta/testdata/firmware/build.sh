@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds the firmware test corpus v1.bin .. v4.bin from the sources in v1/ .. v4/.
+# Builds the firmware test corpus v1.bin .. v6.bin from the sources in v1/ .. v6/.
 # A version directory holds only what changed: BASE names the version it
 # builds on, REMOVED lists files of that base it drops, and its own files
 # add to or replace the base's.
 # Needs Debian's gcc-arm-none-eabi, binutils-arm-none-eabi and libnewlib-arm-none-eabi.
+# LDSCRIPT, if a version (or a version it builds on) has one, names the linker
+# script; the default is cortex-m4.ld.
 # The ELF and map files go to a temporary directory (or to $ELF_DIR if set) and are not kept here.
 set -euo pipefail
 
@@ -35,8 +37,8 @@ CFLAGS=(
 LDFLAGS=(
     -nostartfiles --specs=nano.specs --specs=nosys.specs
     -Wl,--gc-sections -Wl,--build-id=none
-    -T "$here/cortex-m4.ld"
 )
+LDLIBS=(-lm)
 
 # assemble copies the full source tree of version $1 into directory $2.
 assemble() {
@@ -50,8 +52,20 @@ assemble() {
     cp -- "$v"/*.[ch] "$dst"/
 }
 
+# ldscript prints the linker script of version $1.
+ldscript() {
+    local v=$1
+    if [[ -f "$v/LDSCRIPT" ]]; then
+        cat "$v/LDSCRIPT"
+    elif [[ -f "$v/BASE" ]]; then
+        ldscript "$(cat "$v/BASE")"
+    else
+        echo cortex-m4.ld
+    fi
+}
 
-for v in v1 v2 v3 v4; do
+
+for v in v1 v2 v3 v4 v5 v6; do
     src_dir="$tmp/src/$v"
     mkdir -p "$src_dir" "$tmp/$v"
     assemble "$v" "$src_dir"
@@ -61,7 +75,9 @@ for v in v1 v2 v3 v4; do
         (cd "$src_dir" && "$CC" "${CFLAGS[@]}" -c -o "$tmp/$v/${src%.c}.o" "$src")
         objs+=("$tmp/$v/${src%.c}.o")
     done
-    (cd "$src_dir" && "$CC" "${CFLAGS[@]}" "${LDFLAGS[@]}" -Wl,-Map="$tmp/$v.map" -o "$tmp/$v.elf" "${objs[@]}")
+    lds="$here/$(ldscript "$v")"
+    (cd "$src_dir" && "$CC" "${CFLAGS[@]}" "${LDFLAGS[@]}" -T "$lds" \
+        -Wl,-Map="$tmp/$v.map" -o "$tmp/$v.elf" "${objs[@]}" "${LDLIBS[@]}")
     "$OBJCOPY" -O binary "$tmp/$v.elf" "$v.bin"
     chmod 644 "$v.bin"
     if [[ -n "${ELF_DIR:-}" ]]; then
