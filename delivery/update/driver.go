@@ -320,6 +320,15 @@ func (d *Driver) recover(ctx context.Context, j *job, u Update, err error) bool 
 	case !isDev && !transient(err):
 		d.finish(ctx, ep, Failed, 0, err.Error())
 		return false
+	case u.Phase == Updating:
+		// Update was executed: never download again, wait for the device
+		// (verify is bounded by RebootTimeout).
+		d.log.Info().Str("endpoint", ep).Err(err).Msg("waiting for the device after Update")
+		if !sleep(ctx, pollFallback) {
+			d.finish(ctx, ep, Failed, u.Result, "deadline passed: "+err.Error())
+			return false
+		}
+		return true
 	case u.Retries >= d.cfg.Retries:
 		d.finish(ctx, ep, Failed, u.Result, fmt.Sprintf("gave up after %d retries: %v", u.Retries, err))
 		return false

@@ -88,7 +88,7 @@ func (d *Driver) prepare(ctx context.Context, j *job) error {
 	if err != nil {
 		return err
 	}
-	push, err := d.method(ctx, ep, reg)
+	push, err := d.method(ctx, j, reg)
 	if err != nil {
 		return err
 	}
@@ -97,6 +97,12 @@ func (d *Driver) prepare(ctx context.Context, j *job) error {
 	target, err := d.cfg.Packages.Image(ctx, u.Image, "")
 	if err != nil {
 		return err
+	}
+	if u.Retries > 0 && installed == target.Version && j.st.result == resultSuccess {
+		// A retry found the earlier attempt done: the device runs the
+		// target and reported success.
+		d.finish(ctx, ep, Done, resultSuccess, "")
+		return nil
 	}
 	req := firmware.Request{Image: target.Digest.String(), Class: target.Class, Full: u.Full}
 	if inst, err := d.cfg.Packages.Image(ctx, installed, target.Class); err == nil {
@@ -135,17 +141,20 @@ func (d *Driver) prepare(ctx context.Context, j *job) error {
 	if err != nil {
 		return err
 	}
-	return d.observe(ctx, j)
+	return d.resync(ctx, j)
 }
 
 // method decides push or pull from /5/0/9 (0 pull, 1 push, 2 both) and,
 // for pull, /5/0/8 (the server serves CoAPS to devices with DTLS, CoAP
 // to NoSec ones). A push asked for is kept when the device allows it.
-func (d *Driver) method(ctx context.Context, ep string, reg lwm2m.Registration) (push bool, err error) {
+// The state it reads becomes the job's.
+func (d *Driver) method(ctx context.Context, j *job, reg lwm2m.Registration) (push bool, err error) {
+	ep := j.ep
 	res, err := d.cfg.Devices.Do(ctx, ep, lwm2m.Op{Kind: lwm2m.OpRead, Path: model.ObjectInstancePath(5, 0)})
 	if err != nil {
 		return false, err
 	}
+	j.st = fwState{}.with(res.Values)
 	delivery, protocols := int64(2), map[int64]bool{}
 	for _, pv := range res.Values {
 		v, _ := pv.Value.AsInteger()
@@ -274,7 +283,11 @@ func (d *Driver) verify(ctx context.Context, j *job) error {
 			return err
 		}
 		d.set(ctx, j.ep, func(u *Update) { u.Executed = time.Now() })
-		j.st = fwState{state: stateUpdating}
+		// What the observation queued before this Execute is stale (the
+		// deferral itself, notified once per resource it changed).
+		if err := d.resync(ctx, j); err != nil {
+			j.st = fwState{state: stateUpdating} // rebooting already
+		}
 	}
 }
 
@@ -315,36 +328,43 @@ func (d *Driver) verifyOnce(ctx context.Context, j *job) error {
 	return err
 }
 
-// observe makes sure the job follows /5/0 and knows its state now: the
-// first time by observing it (the answer is the current state), later by
-// dropping what the observation queued and reading it again. It is called
-// after every write that starts a download, so that no state from before
-// the write is taken for the new download's.
+// observe makes the job follow /5/0: it observes it, and the answer is
+// the state now. A device that refuses the observation is read instead.
 func (d *Driver) observe(ctx context.Context, j *job) error {
-	if j.watch != nil || j.polling {
-		for drained := false; !drained && j.watch != nil; {
-			select {
-			case <-j.watch.C:
-			default:
-				drained = true
-			}
-		}
-		st, err := d.readFirmwareState(ctx, j.ep)
-		j.st = st
-		return err
-	}
 	w, res, err := d.cfg.Devices.Observe(ctx, j.ep, lwm2m.Op{Kind: lwm2m.OpObserve, Path: model.ObjectInstancePath(5, 0)})
 	var code lwm2m.CodeError
 	switch {
 	case errors.As(err, &code):
 		d.log.Info().Str("endpoint", j.ep).Err(err).Msg("device cannot observe /5/0: reading it instead")
 		j.polling = true
-		return d.observe(ctx, j)
+		return d.resync(ctx, j)
 	case err != nil:
 		return err
 	}
 	j.watch, j.st = w, fwState{}.with(res.Values)
 	return nil
+}
+
+// resync is called after every write that starts a download and every
+// Execute that repeats a deferred one, so that no state from before is
+// taken for what follows: it observes /5/0 the first time, later it drops
+// what the observation queued and reads /5/0 again.
+func (d *Driver) resync(ctx context.Context, j *job) error {
+	if j.watch == nil && !j.polling {
+		return d.observe(ctx, j)
+	}
+	for drained := false; !drained && j.watch != nil; {
+		select {
+		case <-j.watch.C:
+		default:
+			drained = true
+		}
+	}
+	st, err := d.readFirmwareState(ctx, j.ep)
+	if err == nil {
+		j.st = st
+	}
+	return err
 }
 
 // stopWatch cancels the job's observation, unless fotad is stopping (the
@@ -367,41 +387,58 @@ const pollFallback = 5 * time.Second
 
 // await feeds the device's Object 5 state to check until check reports
 // done or an error. States come from the observation of /5/0; a read
-// every PollInterval covers a lost notification. A read that finds the
-// device away is not an error: await waits for it until ctx ends.
+// every PollInterval covers a lost notification. A device away (rebooting,
+// asleep past its queue, not answering) is not an error: await observes or
+// reads again until ctx ends.
 func (d *Driver) await(ctx context.Context, j *job, check func(fwState) (bool, error)) error {
-	if err := d.observe(ctx, j); err != nil {
-		return err
-	}
-	every := d.cfg.PollInterval
-	if j.polling {
-		every = min(every, pollFallback)
-	}
-	poll := time.NewTicker(every)
+	poll := time.NewTicker(d.cfg.PollInterval)
 	defer poll.Stop()
 	for {
-		d.noteResult(ctx, j.ep, j.st.result)
-		if done, err := check(j.st); done || err != nil {
-			return err
+		var retry <-chan time.Time
+		if j.watch == nil && !j.polling {
+			// After a restart the job has no observation yet.
+			if err := d.observe(ctx, j); err != nil {
+				if !transient(err) || ctx.Err() != nil {
+					return err
+				}
+				retry = time.After(pollFallback)
+			}
+		}
+		if j.watch != nil || j.polling {
+			d.noteResult(ctx, j.ep, j.st.result)
+			if done, err := check(j.st); done || err != nil {
+				return err
+			}
 		}
 		var notes <-chan lwm2m.Notification
 		if j.watch != nil {
 			notes = j.watch.C
 		}
+		if j.polling {
+			retry = time.After(min(d.cfg.PollInterval, pollFallback))
+		}
 		select {
 		case n := <-notes:
 			j.st = j.st.with(n.Values)
 		case <-poll.C:
-			st, err := d.readFirmwareState(ctx, j.ep)
-			switch {
-			case err == nil:
-				j.st = st
-			case !transient(err) || ctx.Err() != nil:
-				return err
+			d.refresh(ctx, j)
+		case <-retry:
+			if j.polling {
+				d.refresh(ctx, j)
 			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// refresh reads /5/0 into the job; a device that does not answer keeps
+// its last known state.
+func (d *Driver) refresh(ctx context.Context, j *job) {
+	if st, err := d.readFirmwareState(ctx, j.ep); err == nil {
+		j.st = st
+	} else {
+		d.log.Debug().Str("endpoint", j.ep).Err(err).Msg("read /5/0")
 	}
 }
 
