@@ -84,7 +84,8 @@ type UpdateView struct {
 	Package     string `json:"package,omitempty"`
 	Size        int64  `json:"size"`
 	BytesServed int64  `json:"bytes_served"`
-	// BlockSize is the largest Block2 size served (pull; 0 for push);
+	// BlockSize is the Block2 size of the download (pull; 0 for push):
+	// the cap for the device's link, or the smaller size it asks for;
 	// Blocks the package's blocks at that size, BlocksServed those sent.
 	BlockSize    int       `json:"block_size,omitempty"`
 	Blocks       int64     `json:"blocks,omitempty"`

@@ -2,6 +2,7 @@ package coap
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"time"
 
@@ -36,8 +37,9 @@ func (s *Server) newSession(cc *udpClient.Conn, secure bool) {
 	}
 	sess := &Session{
 		id: s.nextID.Add(1), identity: id, secure: secure, opened: time.Now(), srv: s,
-		cc: cc, pc: pc, done: make(chan struct{}),
+		cc: cc, pc: pc,
 	}
+	sess.ctx, sess.cancel = context.WithCancel(context.Background())
 	sess.idleTimeout.Store(int64(s.cfg.IdleTimeout))
 	sess.touch()
 	cc.SetContextValue(sessionKey{}, sess)

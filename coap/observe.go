@@ -19,11 +19,14 @@ import (
 // is never parked, because parking drops go-coap's observation state and
 // the peer's next notification would be answered with a reset.
 type Observation struct {
-	sess  *Session
-	req   Request
-	obs   client.Observation
-	once  sync.Once
-	ended chan struct{}
+	sess *Session
+	req  Request
+	obs  client.Observation
+	once sync.Once
+	// ctx ends with the observation; stop detaches it from the session's.
+	ctx    context.Context
+	cancel context.CancelFunc
+	stop   func() bool
 }
 
 // Observe sends req with Observe 0 (a GET, or a FETCH for composite
@@ -47,7 +50,11 @@ func (s *Session) Observe(ctx context.Context, req Request, notify func(Response
 		return nil, Response{}, err
 	}
 	defer cc.ReleaseMessage(m)
-	o := &Observation{sess: s, req: req, ended: make(chan struct{})}
+	o := &Observation{sess: s, req: req}
+	o.ctx, o.cancel = context.WithCancel(context.Background())
+	// The observation dies with the session, without a goroutine per
+	// observation: thousands may be live.
+	o.stop = context.AfterFunc(s.ctx, o.end)
 	o.req.Token = append([]byte(nil), m.Token()...)
 	first := make(chan Response, 1)
 	var gotFirst bool
@@ -89,19 +96,16 @@ func (s *Session) Observe(ctx context.Context, req Request, notify func(Response
 		return nil, resp, nil
 	}
 	o.obs = obs
-	go func() {
-		select {
-		case <-s.done:
-			o.end()
-		case <-o.ended:
-		}
-	}()
 	return o, resp, nil
 }
 
 // Ended is closed when the observation is over: cancelled, finished by the
 // peer, or dead with its session.
-func (o *Observation) Ended() <-chan struct{} { return o.ended }
+func (o *Observation) Ended() <-chan struct{} { return o.ctx.Done() }
+
+// AfterEnd calls f in its own goroutine once the observation is over, like
+// context.AfterFunc; stop detaches f.
+func (o *Observation) AfterEnd(f func()) (stop func() bool) { return context.AfterFunc(o.ctx, f) }
 
 // Token is the observation's token.
 func (o *Observation) Token() []byte { return o.req.Token }
@@ -110,7 +114,10 @@ func (o *Observation) Token() []byte { return o.req.Token }
 func (o *Observation) end() {
 	o.once.Do(func() {
 		o.sess.observing.Add(-1)
-		close(o.ended)
+		if o.stop != nil {
+			o.stop()
+		}
+		o.cancel()
 	})
 }
 
@@ -120,7 +127,7 @@ func (o *Observation) end() {
 // hand; the peer's answer goes to this request, not to the observation.
 func (o *Observation) Cancel(ctx context.Context) error {
 	select {
-	case <-o.ended:
+	case <-o.ctx.Done():
 		return nil
 	default:
 	}

@@ -41,7 +41,9 @@ type Session struct {
 	state  *piondtls.State // while parked
 	waking chan struct{}   // closed when a resume completes or fails
 	closed bool
-	done   chan struct{}
+	// ctx ends when the session closes; observations hang on it.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // ID is unique among the sessions of one server process.
@@ -84,7 +86,7 @@ func (s *Session) Close() error {
 }
 
 // Done is closed when the session has ended.
-func (s *Session) Done() <-chan struct{} { return s.done }
+func (s *Session) Done() <-chan struct{} { return s.ctx.Done() }
 
 // Parked reports whether the session is parked.
 func (s *Session) Parked() bool {
@@ -163,5 +165,5 @@ func (s *Session) end() {
 		_ = pc.Close()
 	}
 	s.srv.sessions.remove(s)
-	close(s.done)
+	s.cancel()
 }

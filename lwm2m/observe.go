@@ -52,8 +52,10 @@ type Watch struct {
 	ended       chan struct{}
 }
 
-// watchBuffer is the capacity of Watch.C.
-const watchBuffer = 64
+// watchBuffer is the capacity of Watch.C. Small: a watch is kept per
+// running firmware update, and a reader that falls behind loses the oldest
+// values, not the latest.
+const watchBuffer = 8
 
 // Observe sets up an observation of op.Path (OpObserve) or op.Paths
 // (OpObserveComposite) and returns it with the current value. For a
@@ -77,7 +79,7 @@ func (o *Operator) Observe(ctx context.Context, ep string, op Op) (*Watch, Resul
 	o.mu.Lock()
 	o.deviceLocked(ep).watches[w.ID] = w
 	o.mu.Unlock()
-	t, err := o.submit(ctx, ep, op, expires, w)
+	t, err := o.submit(ctx, ep, op, expires, w, false)
 	if err == nil {
 		var res Result
 		if res, err = o.wait(ctx, t); err == nil {
@@ -224,14 +226,13 @@ func (o *Operator) observe(ctx context.Context, t *Ticket, sess *coap.Session, r
 	if old != nil && old != obs {
 		go func() { _ = old.Cancel(ctx) }()
 	}
-	go func() {
-		<-obs.Ended()
+	obs.AfterEnd(func() {
 		w.mu.Lock()
 		if w.cur == obs {
 			w.cur = nil
 		}
 		w.mu.Unlock()
-	}()
+	})
 	if again {
 		w.deliverLocked(w.notification(res, true))
 	}

@@ -126,6 +126,10 @@ type Ticket struct {
 	timer *time.Timer
 	watch *Watch // set for the observe that (re-)establishes a Watch
 	done  chan struct{}
+	// kept: a ticket of Submit stays for TicketRetention once finished,
+	// to be looked up; one of Do or Observe goes at once, its caller has
+	// the result (a firmware update makes dozens).
+	kept bool
 
 	// Guarded by Operator.mu until done is closed, then immutable.
 	state    TicketState
@@ -153,7 +157,7 @@ type TicketStatus struct {
 func (o *Operator) Do(ctx context.Context, ep string, op Op) (Result, error) {
 	// ctx bounds the wait: when it ends first, the operation is withdrawn.
 	expires := time.Now().Add(o.cfg.QueueExpiry)
-	t, err := o.submit(ctx, ep, op, expires, nil)
+	t, err := o.submit(ctx, ep, op, expires, nil, false)
 	if err != nil {
 		return Result{}, err
 	}
@@ -166,7 +170,7 @@ func (o *Operator) Submit(ep string, op Op, expires time.Time) (TicketStatus, er
 	if expires.IsZero() {
 		expires = time.Now().Add(o.cfg.QueueExpiry)
 	}
-	t, err := o.submit(context.Background(), ep, op, expires, nil)
+	t, err := o.submit(context.Background(), ep, op, expires, nil, true)
 	if err != nil {
 		return TicketStatus{}, err
 	}
@@ -250,7 +254,7 @@ func (o *Operator) wait(ctx context.Context, t *Ticket) (Result, error) {
 	return t.result, t.err
 }
 
-func (o *Operator) submit(ctx context.Context, ep string, op Op, expires time.Time, w *Watch) (*Ticket, error) {
+func (o *Operator) submit(ctx context.Context, ep string, op Op, expires time.Time, w *Watch, kept bool) (*Ticket, error) {
 	err := op.validate()
 	if err == nil && w == nil && (op.Kind == OpObserve || op.Kind == OpObserveComposite) {
 		err = errors.New("observations are made with Operator.Observe")
@@ -267,6 +271,7 @@ func (o *Operator) submit(ctx context.Context, ep string, op Op, expires time.Ti
 			Err: errors.New("composite operations need LwM2M 1.1 or later; the device registered with 1.0")}
 	}
 	t := o.newTicket(ctx, ep, op, expires, w)
+	t.kept = kept
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	d := o.deviceLocked(ep)
@@ -420,6 +425,10 @@ func (o *Operator) finishLocked(t *Ticket, res Result, err error) {
 		t.state = TicketFailed
 	}
 	close(t.done)
+	if !t.kept {
+		delete(o.tickets, t.ID)
+		return
+	}
 	time.AfterFunc(o.cfg.TicketRetention, func() {
 		o.mu.Lock()
 		delete(o.tickets, t.ID)

@@ -134,8 +134,8 @@ func freeUDPPort(t *testing.T) string {
 }
 
 // TestBlockSizeFollowsLinkMTU: Package URIs serve blocks that fit the
-// device's link: its own MTU first, else its class's, else the default,
-// whatever block size the device asks for.
+// device's link: its own MTU first, else its class's, else the default;
+// smaller when the device asks for smaller ones.
 func TestBlockSizeFollowsLinkMTU(t *testing.T) {
 	s := startServer(t, func(c *fileConfig) { c.Delivery.ClassLinkMTU = map[string]int{"meter": 576} })
 	v1 := []byte(strings.Repeat("firmware build one ", 1000))
@@ -149,10 +149,10 @@ func TestBlockSizeFollowsLinkMTU(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		ep    string
-		mtu   int
-		block int
-	}{{"mtu-own", 680, 512}, {"mtu-class", 0, 256}} {
+		ep         string
+		mtu, asked int
+		block      int
+	}{{"mtu-own", 680, 1024, 512}, {"mtu-class", 0, 1024, 256}, {"asks-less", 1358, 128, 128}} {
 		code := s.api("POST", "/api/v1/devices", map[string]any{"endpoint": tc.ep, "psk_identity": tc.ep,
 			"psk_key": hex.EncodeToString([]byte(tc.ep + "-key")), "link_mtu": tc.mtu}, nil)
 		if code != http.StatusCreated {
@@ -160,7 +160,7 @@ func TestBlockSizeFollowsLinkMTU(t *testing.T) {
 		}
 		dev := runDevice(t, simulator.Config{Endpoint: tc.ep, PSKIdentity: tc.ep, PSKKey: []byte(tc.ep + "-key"),
 			Server: s.coapsAddr(), Firmware: v1, FirmwareVersion: "1.0.0", Sequence: 1, Class: "meter",
-			TrustKey: s.d.firmware.PublicKey(), BlockSize: 1024, BootTime: 50 * time.Millisecond,
+			TrustKey: s.d.firmware.PublicKey(), BlockSize: tc.asked, BootTime: 50 * time.Millisecond,
 			Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
 		if _, err := s.d.updates.Start(context.Background(), tc.ep, update.Request{Image: "2.0.0", Full: true}); err != nil {
 			t.Fatal(err)

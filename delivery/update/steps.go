@@ -57,6 +57,9 @@ type job struct {
 	watch   *lwm2m.Watch
 	polling bool // the device refused the observation: read instead
 	st      fwState
+	// back is set when the device was observed again on a new
+	// registration or session: it rebooted, or came back.
+	back bool
 }
 
 // fwState is /5/0/3 and /5/0/5.
@@ -189,7 +192,9 @@ func (d *Driver) publish(ctx context.Context, ep string, reg lwm2m.Registration,
 	p, err := d.cfg.Publisher.Publish(owner, coap.NewBlob(bytes.NewReader(data), int64(len(data)), id[:]),
 		coap.PublishOptions{Path: u.Path, MaxBlock: u.BlockSize, OnBlock: func(b coap.BlockServed) {
 			d.mu.Lock()
-			d.updates[ep].BytesServed += int64(b.Len)
+			u := d.updates[ep]
+			u.BytesServed += int64(b.Len)
+			u.BlockSize = b.Size // the device may ask for less than the cap
 			d.mu.Unlock()
 		}})
 	if err != nil {
@@ -253,9 +258,13 @@ func (d *Driver) download(ctx context.Context, j *job) error {
 	}
 	if !executed {
 		d.set(ctx, ep, func(u *Update) { u.Phase = Downloaded })
-		if err := d.execute(ctx, ep); err != nil {
+		j.back = false // only a return after this Execute counts
+		if err := d.execute(ctx, ep); err != nil && !transient(err) {
 			return err
 		}
+		// An Execute without an answer may have been taken: the device
+		// reboots at once and its answer is lost with its session. verify
+		// executes again if the device comes back still Downloaded.
 	}
 	d.set(ctx, ep, func(u *Update) { u.Phase, u.Executed = Updating, time.Now() })
 	return nil
@@ -272,14 +281,18 @@ func (d *Driver) execute(ctx context.Context, ep string) error {
 func (d *Driver) verify(ctx context.Context, j *job) error {
 	for {
 		err := d.verifyOnce(ctx, j)
-		if !errors.Is(err, errDeferred) {
+		switch {
+		case errors.Is(err, errNotExecuted):
+			d.log.Info().Str("endpoint", j.ep).Msg("device came back without executing Update: executing it again")
+		case !errors.Is(err, errDeferred):
 			return err
-		}
-		if !sleep(ctx, d.cfg.RetryBackoff) {
+		case !sleep(ctx, d.cfg.RetryBackoff):
 			return ctx.Err()
+		default:
+			d.log.Info().Str("endpoint", j.ep).Msg("update deferred by the device: executing it again")
 		}
-		d.log.Info().Str("endpoint", j.ep).Msg("update deferred by the device: executing it again")
-		if err := d.execute(ctx, j.ep); err != nil {
+		j.back = false
+		if err := d.execute(ctx, j.ep); err != nil && !transient(err) {
 			return err
 		}
 		d.set(ctx, j.ep, func(u *Update) { u.Executed = time.Now() })
@@ -291,8 +304,12 @@ func (d *Driver) verify(ctx context.Context, j *job) error {
 	}
 }
 
-// errDeferred: the device deferred the update (result 11).
-var errDeferred = errors.New("update deferred")
+// errDeferred: the device deferred the update (result 11);
+// errNotExecuted: it came back still Downloaded, the Execute lost.
+var (
+	errDeferred    = errors.New("update deferred")
+	errNotExecuted = errors.New("update not executed")
+)
 
 func (d *Driver) verifyOnce(ctx context.Context, j *job) error {
 	u, _ := d.Status(j.ep)
@@ -310,6 +327,8 @@ func (d *Driver) verifyOnce(ctx context.Context, j *job) error {
 			return version == u.Version, nil
 		case st.result == resultDeferred && st.state == stateDownloaded:
 			return false, errDeferred
+		case st.result == 0 && st.state == stateDownloaded && j.back:
+			return false, errNotExecuted
 		case st.result > resultSuccess && st.result != resultDeferred:
 			return false, &deviceFailure{result: st.result}
 		}
@@ -420,6 +439,7 @@ func (d *Driver) await(ctx context.Context, j *job, check func(fwState) (bool, e
 		select {
 		case n := <-notes:
 			j.st = j.st.with(n.Values)
+			j.back = j.back || n.Reestablished
 		case <-poll.C:
 			d.refresh(ctx, j)
 		case <-retry:

@@ -58,7 +58,8 @@ type Update struct {
 	Error  string
 	// BytesServed counts package bytes sent (pull: blocks served).
 	BytesServed int64
-	// BlockSize is the largest Block2 size served to the device (pull).
+	// BlockSize is the Block2 size of the device's download (pull): the
+	// cap for its link until it asks, then the size it asks for.
 	BlockSize int
 	// Retries counts downloads started again after a lost connection
 	// (result 4) or an unanswered operation.
