@@ -233,3 +233,17 @@ func mustCode(t testing.TB, what string, got coap.Response, want coap.Code) {
 		t.Fatalf("%s: got %v, want %v", what, got.Code, want)
 	}
 }
+
+// addImages stores v1 as 1.0.0 and v2 as 2.0.0 of the class, straight
+// into the firmware service.
+func (s *testServer) addImages(class string, v1, v2 []byte) {
+	s.t.Helper()
+	for _, im := range []struct {
+		b []byte
+		v string
+	}{{v1, "1.0.0"}, {v2, "2.0.0"}} {
+		if _, _, err := s.d.firmware.AddImage(context.Background(), im.b, im.v, class); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+}

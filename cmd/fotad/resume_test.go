@@ -74,14 +74,7 @@ func resumeDevice(t *testing.T, ep, server string, v1 []byte, trust *ecdsa.Publi
 func startResumeServer(t *testing.T, ep string, v1, v2 []byte) *testServer {
 	t.Helper()
 	s := startServer(t, nil)
-	for _, im := range []struct {
-		b []byte
-		v string
-	}{{v1, "1.0.0"}, {v2, "2.0.0"}} {
-		if _, _, err := s.d.firmware.AddImage(context.Background(), im.b, im.v, "meter"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s.addImages("meter", v1, v2)
 	s.provision(ep, ep, ep+"-key")
 	return s
 }

@@ -79,14 +79,7 @@ func TestUpdateSurvivesRestart(t *testing.T) {
 	s := startServer(t, func(c *fileConfig) { c.CoAP.CoAPSListen = "127.0.0.1:" + port })
 	v1 := []byte(strings.Repeat("firmware build one ", 3000))
 	v2 := bytes.Replace(v1, []byte("one "), []byte("two "), 30)
-	for _, im := range []struct {
-		b []byte
-		v string
-	}{{v1, "1.0.0"}, {v2, "2.0.0"}} {
-		if _, _, err := s.d.firmware.AddImage(context.Background(), im.b, im.v, "meter"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s.addImages("meter", v1, v2)
 	s.provision("meter-2", "meter-2", "meter-2-key")
 	// 5 ms each way and 64-byte blocks: the 57 KB image takes several seconds.
 	server, _ := net.ResolveUDPAddr("udp", s.coapsAddr())
@@ -140,14 +133,7 @@ func TestBlockSizeFollowsLinkMTU(t *testing.T) {
 	s := startServer(t, func(c *fileConfig) { c.Delivery.ClassLinkMTU = map[string]int{"meter": 576} })
 	v1 := []byte(strings.Repeat("firmware build one ", 1000))
 	v2 := bytes.Replace(v1, []byte("one "), []byte("two "), 30)
-	for _, im := range []struct {
-		b []byte
-		v string
-	}{{v1, "1.0.0"}, {v2, "2.0.0"}} {
-		if _, _, err := s.d.firmware.AddImage(context.Background(), im.b, im.v, "meter"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s.addImages("meter", v1, v2)
 	for _, tc := range []struct {
 		ep         string
 		mtu, asked int
