@@ -104,30 +104,9 @@ type UpdateView struct {
 	ETAS         *int64    `json:"eta_s,omitempty"`
 }
 
-// updateResults names the Update Results of Object 5 (/5/0/5).
-var updateResults = [...]string{
-	0:  "initial",
-	1:  "success",
-	2:  "not enough flash",
-	3:  "out of RAM",
-	4:  "connection lost",
-	5:  "integrity check failure",
-	6:  "unsupported package type",
-	7:  "invalid URI",
-	8:  "update failed",
-	9:  "unsupported protocol",
-	10: "cancelled",
-	11: "deferred",
-}
-
 // UpdateResultText names an Object 5 Update Result: 0 "initial", 1
 // "success", 2 "not enough flash" ... 11 "deferred"; "unknown" for others.
-func UpdateResultText(result int) string {
-	if result >= 0 && result < len(updateResults) {
-		return updateResults[result]
-	}
-	return "unknown"
-}
+func UpdateResultText(result int) string { return update.ResultText(result) }
 
 // updateView is the view of u at the server's now.
 func (s *Server) updateView(u update.Update) UpdateView {

@@ -34,12 +34,22 @@ const (
 type deviceFailure struct{ result int }
 
 func (e *deviceFailure) Error() string {
-	return fmt.Sprintf("device reported update result %d (%s)", e.result, resultText[e.result])
+	return fmt.Sprintf("device reported update result %d (%s)", e.result, ResultText(e.result))
 }
 
-var resultText = map[int]string{2: "not enough flash", 3: "out of RAM", 4: "connection lost during download",
-	5: "integrity check failure", 6: "unsupported package type", 7: "invalid URI", 8: "update failed",
-	9: "unsupported protocol", 10: "cancelled", 11: "deferred"}
+// resultNames names the Update Results of Object 5 (/5/0/5).
+var resultNames = [...]string{0: "initial", 1: "success", 2: "not enough flash", 3: "out of RAM",
+	4: "connection lost", 5: "integrity check failure", 6: "unsupported package type", 7: "invalid URI",
+	8: "update failed", 9: "unsupported protocol", 10: "cancelled", 11: "deferred"}
+
+// ResultText names an Object 5 Update Result: 0 "initial", 1 "success",
+// 2 "not enough flash" ... 11 "deferred"; "unknown" for others.
+func ResultText(result int) string {
+	if result >= 0 && result < len(resultNames) {
+		return resultNames[result]
+	}
+	return "unknown"
+}
 
 // errNeverBack: the device did not report a result within RebootTimeout
 // of the Execute.
