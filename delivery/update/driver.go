@@ -299,16 +299,16 @@ func (d *Driver) recover(ctx context.Context, j *job, u Update, err error) bool 
 	var dev *deviceFailure
 	isDev := errors.As(err, &dev)
 	switch {
-	case isDev && (dev.result == 5 || dev.result == 6) && !u.Full && u.Format.IsDelta():
+	case isDev && (dev.result == resultIntegrity || dev.result == resultUnsupportedType) && !u.Full && u.Format.IsDelta():
 		// The device could not apply the delta: send the full image.
 		d.log.Info().Str("endpoint", ep).Int("result", dev.result).Msg("delta refused: falling back to the full image")
 		d.set(ctx, ep, func(u *Update) { u.Full, u.FellBack, u.Phase, u.Result = true, true, Preparing, dev.result })
 		d.unpublish(ep)
 		return true
-	case isDev && dev.result == 10:
-		d.finish(ctx, ep, Cancelled, 10, "cancelled by the device")
+	case isDev && dev.result == resultCancelled:
+		d.finish(ctx, ep, Cancelled, resultCancelled, "cancelled by the device")
 		return false
-	case isDev && dev.result != 4:
+	case isDev && dev.result != resultConnectionLost:
 		d.finish(ctx, ep, Failed, dev.result, err.Error())
 		return false
 	case ctx.Err() != nil:

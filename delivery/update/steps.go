@@ -24,10 +24,12 @@ const (
 
 // Update Results (/5/0/5) the driver treats apart from plain failures.
 const (
-	resultSuccess        = 1
-	resultConnectionLost = 4
-	resultCancelled      = 10
-	resultDeferred       = 11
+	resultSuccess         = 1
+	resultConnectionLost  = 4
+	resultIntegrity       = 5
+	resultUnsupportedType = 6
+	resultCancelled       = 10
+	resultDeferred        = 11
 )
 
 // deviceFailure is an Update Result from 2 to 11.
@@ -420,10 +422,10 @@ const pollFallback = 5 * time.Second
 // asleep past its queue, not answering) is not an error: await observes or
 // reads again until ctx ends.
 func (d *Driver) await(ctx context.Context, j *job, check func(fwState) (bool, error)) error {
-	poll := time.NewTicker(d.cfg.PollInterval)
+	poll := time.NewTicker(d.pollEvery(j))
 	defer poll.Stop()
 	for {
-		var retry <-chan time.Time
+		var retry <-chan time.Time // observe again
 		if j.watch == nil && !j.polling {
 			// After a restart the job has no observation yet.
 			if err := d.observe(ctx, j); err != nil {
@@ -432,6 +434,7 @@ func (d *Driver) await(ctx context.Context, j *job, check func(fwState) (bool, e
 				}
 				retry = time.After(pollFallback)
 			}
+			poll.Reset(d.pollEvery(j))
 		}
 		if j.watch != nil || j.polling {
 			d.noteResult(ctx, j.ep, j.st.result)
@@ -443,9 +446,6 @@ func (d *Driver) await(ctx context.Context, j *job, check func(fwState) (bool, e
 		if j.watch != nil {
 			notes = j.watch.C
 		}
-		if j.polling {
-			retry = time.After(min(d.cfg.PollInterval, pollFallback))
-		}
 		select {
 		case n := <-notes:
 			j.st = j.st.with(n.Values)
@@ -453,13 +453,19 @@ func (d *Driver) await(ctx context.Context, j *job, check func(fwState) (bool, e
 		case <-poll.C:
 			d.refresh(ctx, j)
 		case <-retry:
-			if j.polling {
-				d.refresh(ctx, j)
-			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+}
+
+// pollEvery is how often await reads /5/0: rarely beside an
+// observation, often for a device that refused it.
+func (d *Driver) pollEvery(j *job) time.Duration {
+	if j.polling {
+		return min(d.cfg.PollInterval, pollFallback)
+	}
+	return d.cfg.PollInterval
 }
 
 // refresh reads /5/0 into the job; a device that does not answer keeps
