@@ -29,7 +29,10 @@ type Device struct {
 	// LinkMTU is the IP MTU of the device's link; block sizes are chosen
 	// to fit it. Zero means the default of the device's class or the
 	// server's.
-	LinkMTU   int
+	LinkMTU int
+	// Class is the device's class: which images fit it ("" when not
+	// set; the class of its installed image is used then).
+	Class     string
 	CreatedAt time.Time
 }
 

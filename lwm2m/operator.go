@@ -54,7 +54,11 @@ type OperatorConfig struct {
 	// TicketRetention is how long a finished ticket can still be looked
 	// up (1 hour).
 	TicketRetention time.Duration
-	Logger          zerolog.Logger
+	// Registered, when set, hears of every Register (update false) and
+	// Update after the Operator has noted it; it runs on the registry's
+	// notification goroutine and must not block for long.
+	Registered func(reg Registration, update bool)
+	Logger     zerolog.Logger
 }
 
 func (c *OperatorConfig) defaults() {
@@ -449,6 +453,13 @@ func (o *Operator) expire(t *Ticket) {
 
 // Registered implements RegistrationObserver: the client spoke on s.
 func (o *Operator) Registered(reg Registration, s *coap.Session, update bool) {
+	o.noteRegistered(reg, s, update)
+	if o.cfg.Registered != nil {
+		o.cfg.Registered(reg, update)
+	}
+}
+
+func (o *Operator) noteRegistered(reg Registration, s *coap.Session, update bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	d := o.deviceLocked(reg.Endpoint)
@@ -465,6 +476,15 @@ func (o *Operator) Registered(reg Registration, s *coap.Session, update bool) {
 	d.awakeUntil = now.Add(o.cfg.AwakeTime)
 	o.reobserveLocked(d, !update || moved)
 	o.kickLocked(d, now)
+}
+
+// Reachable reports whether an operation sent now would go out at once:
+// the device has a session and, in queue mode, is awake.
+func (o *Operator) Reachable(ep string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	d := o.devices[ep]
+	return d != nil && d.reachable(time.Now())
 }
 
 // Deregistered implements RegistrationObserver. Queued operations stay:

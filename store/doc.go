@@ -1,8 +1,10 @@
 // Package store keeps the server's durable state in one bbolt file: the
-// provisioned devices with their credentials, the live registrations, and
-// the firmware images and signed packages fotad delivers. It implements
-// lwm2m.DeviceStore, lwm2m.RegistrationStore and firmware.Store and is the
-// only package that imports bbolt; a networked backend would implement the
+// provisioned devices with their credentials, the live registrations, what
+// each device last reported about itself, the firmware images and signed
+// packages fotad delivers, the devices' updates and the campaigns. It
+// implements lwm2m.DeviceStore, lwm2m.RegistrationStore, lwm2m.InfoStore,
+// firmware.Store, update.Store and campaign.Store and is the only package
+// that imports bbolt; a networked backend would implement the
 // same interfaces and pass the same conformance suite (package storetest).
 //
 // # Files and processes
@@ -26,26 +28,35 @@
 // already done. Firmware writes use Update: they are rare, and each is one
 // domain operation (an image with its version and sequence; a package with
 // its key; an image's removal with every package made from or to it).
+// Update, device info and campaign writes use Batch like registrations:
+// they follow devices' progress and come in bursts. PutTargets writes all
+// its targets in one transaction, so they are stored together or not at
+// all.
 //
 // # Bucket layout
 //
-//	meta            schema_version -> 8-byte big-endian uint64
-//	devices         endpoint name  -> device record (JSON)
-//	psk_identities  PSK identity   -> endpoint name
-//	registrations   registration ID -> registration record (JSON)
-//	images          image digest -> image record (JSON)
-//	image_data      image digest -> the image's bytes
-//	image_versions  class, 0x00, version -> image digest
-//	class_sequences class -> 8-byte big-endian uint64, the last sequence given
-//	packages        package ID -> package record (JSON)
-//	package_data    package ID -> the package's bytes
-//	package_keys    precursor digest, image digest, format -> package ID
-//	updates         endpoint name  -> update record (JSON)
+//	meta             schema_version -> 8-byte big-endian uint64
+//	devices          endpoint name  -> device record (JSON)
+//	psk_identities   PSK identity   -> endpoint name
+//	registrations    registration ID -> registration record (JSON)
+//	images           image digest -> image record (JSON)
+//	image_data       image digest -> the image's bytes
+//	image_versions   class, 0x00, version -> image digest
+//	class_sequences  class -> 8-byte big-endian uint64, the last sequence given
+//	packages         package ID -> package record (JSON)
+//	package_data     package ID -> the package's bytes
+//	package_keys     precursor digest, image digest, format -> package ID
+//	updates          endpoint name  -> update record (JSON)
+//	campaigns        campaign ID -> campaign record (JSON), without its targets
+//	campaign_targets campaign ID, 0x00, endpoint name -> target record (JSON)
+//	device_info      endpoint name  -> device info record (JSON)
 //
 // Keys are the UTF-8 bytes of the name or ID, unescaped, so a cursor walks
-// them in Go string order: Devices and Registrations return records in key
-// order. bbolt does not allow empty keys: PutDevice rejects an empty
-// endpoint and PutRegistration an empty ID.
+// them in Go string order: Devices, Registrations, Updates, DeviceInfos
+// and Campaigns return records in key order. bbolt does not allow empty
+// keys: PutDevice, PutUpdate and PutDeviceInfo reject an empty endpoint,
+// PutRegistration an empty ID, PutCampaign and PutTargets an empty
+// campaign ID and PutTargets a target with an empty endpoint.
 //
 // Digests and package IDs (the SHA-256 of the package) are keys as their
 // 32 raw bytes, so those buckets walk in digest order. A package_keys key
@@ -64,6 +75,12 @@
 // indexed to another endpoint fails with lwm2m.ErrExists; changing or
 // clearing a device's identity, or deleting the device, removes its old
 // entry.
+//
+// A campaign's targets are the campaign_targets keys with the campaign ID
+// and a zero byte as prefix, so they walk in endpoint order; campaign IDs
+// hold no zero byte (PutCampaign and PutTargets check). Every target
+// belongs to a stored campaign: PutTargets checks it in its transaction,
+// and campaigns are never deleted.
 //
 // image_versions is a unique index over images: one entry per image, so a
 // version names one image per class. class_sequences holds, per class, the
@@ -86,6 +103,14 @@
 // "pelion". Records read back with times in UTC: compare them with
 // time.Time.Equal.
 //
+// Two records follow domain types closely. The update record has
+// update.Update's fields one for one, in the same order (update.go
+// converts with a type conversion), under this package's JSON names and
+// without "v". The campaign record's "spec" is the campaign.Spec the
+// field engineer gave, in package campaign's JSON form (the API's),
+// durations as strings like "10m"; its state and the targets' states are
+// package campaign's strings.
+//
 // # Schema versions
 //
 // meta/schema_version is the version of the layout above. Open creates the
@@ -101,4 +126,9 @@
 //	   image and package records version 1
 //	3  updates: endpoint -> the endpoint's current or last firmware
 //	   update (JSON, delivery/update.Update)
+//	4  campaigns: campaigns, campaign_targets; device_info (new, empty
+//	   buckets); campaign, target and device info records version 1.
+//	   Device records gained "class", update records "campaign",
+//	   "full_size", "max_block" and "retry_limit", all omitted when
+//	   empty, so older records read as they are
 package store

@@ -38,8 +38,9 @@ func openTestPath(t testing.TB, path string, opts Options) *DB {
 
 // checkFile opens a closed store file read-only and checks bbolt's page
 // consistency (tx.Check) and this package's invariants: the schema
-// version, that every record decodes under its own key, and that
-// psk_identities indexes exactly the devices with a PSK identity.
+// version, that every record decodes under its own key, that
+// psk_identities indexes exactly the devices with a PSK identity, and the
+// firmware and campaign buckets' own invariants.
 func checkFile(t testing.TB, path string) {
 	t.Helper()
 	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
@@ -110,7 +111,60 @@ func checkInvariants(tx *bolt.Tx) []error {
 		}
 		return nil
 	})
-	return append(errs, checkFirmwareInvariants(tx)...)
+	errs = append(errs, checkFirmwareInvariants(tx)...)
+	return append(errs, checkCampaignInvariants(tx)...)
+}
+
+// checkCampaignInvariants checks the campaign and device info buckets:
+// every record decodes under its own key, and every target belongs to a
+// stored campaign.
+func checkCampaignInvariants(tx *bolt.Tx) []error {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	campaigns, targets, infos := tx.Bucket(bucketCampaigns), tx.Bucket(bucketCampaignTargets), tx.Bucket(bucketDeviceInfo)
+	if campaigns == nil || targets == nil || infos == nil {
+		fail("missing bucket: campaigns %t, campaign_targets %t, device_info %t", campaigns != nil, targets != nil, infos != nil)
+		return errs
+	}
+	_ = campaigns.ForEach(func(k, v []byte) error {
+		c, err := decodeCampaign(v)
+		switch {
+		case err != nil:
+			fail("campaign %q: %v", k, err)
+		case c.ID != string(k):
+			fail("campaign key %q holds campaign %q", k, c.ID)
+		}
+		return nil
+	})
+	_ = targets.ForEach(func(k, v []byte) error {
+		id, ep, ok := bytes.Cut(k, []byte{0})
+		if !ok {
+			fail("target key %q has no zero byte", k)
+			return nil
+		}
+		if campaigns.Get(id) == nil {
+			fail("target %q of missing campaign %q", ep, id)
+		}
+		t, err := decodeTarget(v)
+		switch {
+		case err != nil:
+			fail("target %q: %v", k, err)
+		case t.Endpoint != string(ep):
+			fail("target key %q holds endpoint %q", k, t.Endpoint)
+		}
+		return nil
+	})
+	_ = infos.ForEach(func(k, v []byte) error {
+		i, err := decodeDeviceInfo(v)
+		switch {
+		case err != nil:
+			fail("device info %q: %v", k, err)
+		case i.Endpoint != string(k):
+			fail("device info key %q holds endpoint %q", k, i.Endpoint)
+		}
+		return nil
+	})
+	return errs
 }
 
 // checkFirmwareInvariants checks the firmware buckets: every image and

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fotahub/fota/delivery/campaign"
 	"github.com/fotahub/fota/delivery/firmware"
 	"github.com/fotahub/fota/delivery/manifest"
 	"github.com/fotahub/fota/lwm2m"
@@ -30,6 +31,7 @@ type deviceRecord struct {
 	PSKKey      []byte            `json:"psk_key,omitempty"` // base64 by encoding/json
 	Tags        map[string]string `json:"tags,omitempty"`
 	LinkMTU     int               `json:"link_mtu,omitempty"`
+	Class       string            `json:"class,omitempty"`
 	CreatedAt   time.Time         `json:"created_at"`
 }
 
@@ -81,6 +83,7 @@ func encodeDevice(d lwm2m.Device) ([]byte, error) {
 		PSKKey:      d.PSKKey,
 		Tags:        d.Tags,
 		LinkMTU:     d.LinkMTU,
+		Class:       d.Class,
 		CreatedAt:   d.CreatedAt.UTC(),
 	}
 	b, err := json.Marshal(rec)
@@ -108,6 +111,7 @@ func decodeDevice(b []byte) (lwm2m.Device, error) {
 		PSKKey:      rec.PSKKey,
 		Tags:        rec.Tags,
 		LinkMTU:     rec.LinkMTU,
+		Class:       rec.Class,
 		CreatedAt:   rec.CreatedAt,
 	}, nil
 }
@@ -360,4 +364,201 @@ func decodePackage(b []byte) (firmware.Package, error) {
 		}
 	}
 	return p, nil
+}
+
+// Campaign records. A campaign is stored without its targets, each target
+// under its own key, so that the frequent change of one device's progress
+// rewrites one small record. The campaign's Spec is stored in the JSON form
+// package campaign gives it, the form the API reads and writes: it is what
+// the field engineer asked for, kept as asked. Campaign and target states
+// are package campaign's strings; formats are the packageFormats strings.
+
+const (
+	campaignRecordVersion   = 1
+	targetRecordVersion     = 1
+	deviceInfoRecordVersion = 1
+)
+
+type campaignRecord struct {
+	V       int           `json:"v"`
+	ID      string        `json:"id"`
+	Spec    campaign.Spec `json:"spec"`
+	State   string        `json:"state"`
+	Reason  string        `json:"reason,omitempty"`
+	Created time.Time     `json:"created"`
+	Started time.Time     `json:"started,omitzero"`
+	Ended   time.Time     `json:"ended,omitzero"`
+	Waves   []waveRecord  `json:"waves"`
+}
+
+type waveRecord struct {
+	Size     int       `json:"size"`
+	Opened   time.Time `json:"opened,omitzero"`
+	Settled  time.Time `json:"settled,omitzero"`
+	Forgiven int       `json:"forgiven,omitempty"`
+}
+
+type targetRecord struct {
+	V           int               `json:"v"`
+	Endpoint    string            `json:"endpoint"`
+	Wave        int               `json:"wave"`
+	State       string            `json:"state"`
+	Installed   string            `json:"installed,omitempty"`
+	Format      string            `json:"format,omitempty"` // one of the packageFormats values
+	Size        int64             `json:"size,omitempty"`
+	FullSize    int64             `json:"full_size,omitempty"`
+	BytesServed int64             `json:"bytes_served,omitempty"`
+	FellBack    bool              `json:"fell_back,omitempty"`
+	Result      int               `json:"result,omitempty"`
+	Reason      string            `json:"reason,omitempty"`
+	Tags        map[string]string `json:"tags,omitempty"`
+	Started     time.Time         `json:"started,omitzero"`
+	Ended       time.Time         `json:"ended,omitzero"`
+}
+
+type deviceInfoRecord struct {
+	V               int       `json:"v"`
+	Endpoint        string    `json:"endpoint"`
+	FirmwareVersion string    `json:"firmware_version,omitempty"`
+	Read            time.Time `json:"read"`
+}
+
+// encodeCampaign writes c without its targets.
+func encodeCampaign(c campaign.Campaign) ([]byte, error) {
+	rec := campaignRecord{
+		V:       campaignRecordVersion,
+		ID:      c.ID,
+		Spec:    c.Spec,
+		State:   string(c.State),
+		Reason:  c.Reason,
+		Created: c.Created.UTC(),
+		Started: c.Started.UTC(),
+		Ended:   c.Ended.UTC(),
+	}
+	if c.Waves != nil {
+		rec.Waves = make([]waveRecord, len(c.Waves))
+		for i, w := range c.Waves {
+			rec.Waves[i] = waveRecord{Size: w.Size, Opened: w.Opened.UTC(), Settled: w.Settled.UTC(), Forgiven: w.Forgiven}
+		}
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode campaign record: %w", err)
+	}
+	return b, nil
+}
+
+// decodeCampaign reads a campaign record; the campaign has no targets.
+func decodeCampaign(b []byte) (campaign.Campaign, error) {
+	var rec campaignRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return campaign.Campaign{}, fmt.Errorf("campaign record does not decode: %v: %w", err, ErrCorrupt)
+	}
+	if rec.V != campaignRecordVersion {
+		return campaign.Campaign{}, fmt.Errorf("campaign record version %d, want %d: %w", rec.V, campaignRecordVersion, ErrCorrupt)
+	}
+	c := campaign.Campaign{
+		ID:      rec.ID,
+		Spec:    rec.Spec,
+		State:   campaign.State(rec.State),
+		Reason:  rec.Reason,
+		Created: rec.Created,
+		Started: rec.Started,
+		Ended:   rec.Ended,
+	}
+	if rec.Waves != nil {
+		c.Waves = make([]campaign.WaveState, len(rec.Waves))
+		for i, w := range rec.Waves {
+			c.Waves[i] = campaign.WaveState{Size: w.Size, Opened: w.Opened, Settled: w.Settled, Forgiven: w.Forgiven}
+		}
+	}
+	return c, nil
+}
+
+func encodeTarget(t campaign.Target) ([]byte, error) {
+	rec := targetRecord{
+		V:           targetRecordVersion,
+		Endpoint:    t.Endpoint,
+		Wave:        t.Wave,
+		State:       string(t.State),
+		Installed:   t.Installed,
+		Size:        t.Size,
+		FullSize:    t.FullSize,
+		BytesServed: t.BytesServed,
+		FellBack:    t.FellBack,
+		Result:      t.Result,
+		Reason:      t.Reason,
+		Tags:        t.Tags,
+		Started:     t.Started.UTC(),
+		Ended:       t.Ended.UTC(),
+	}
+	if t.Format != 0 { // not yet planned
+		format, ok := packageFormats[t.Format]
+		if !ok {
+			return nil, fmt.Errorf("encode target record: unknown format %d", uint8(t.Format))
+		}
+		rec.Format = format
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode target record: %w", err)
+	}
+	return b, nil
+}
+
+func decodeTarget(b []byte) (campaign.Target, error) {
+	var rec targetRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return campaign.Target{}, fmt.Errorf("target record does not decode: %v: %w", err, ErrCorrupt)
+	}
+	if rec.V != targetRecordVersion {
+		return campaign.Target{}, fmt.Errorf("target record version %d, want %d: %w", rec.V, targetRecordVersion, ErrCorrupt)
+	}
+	t := campaign.Target{
+		Endpoint:    rec.Endpoint,
+		Wave:        rec.Wave,
+		State:       campaign.TargetState(rec.State),
+		Installed:   rec.Installed,
+		Size:        rec.Size,
+		FullSize:    rec.FullSize,
+		BytesServed: rec.BytesServed,
+		FellBack:    rec.FellBack,
+		Result:      rec.Result,
+		Reason:      rec.Reason,
+		Tags:        rec.Tags,
+		Started:     rec.Started,
+		Ended:       rec.Ended,
+	}
+	if rec.Format != "" {
+		format, ok := packageFormatOf(rec.Format)
+		if !ok {
+			return campaign.Target{}, fmt.Errorf("target record has format %q: %w", rec.Format, ErrCorrupt)
+		}
+		t.Format = format
+	}
+	return t, nil
+}
+
+func encodeDeviceInfo(info lwm2m.DeviceInfo) ([]byte, error) {
+	b, err := json.Marshal(deviceInfoRecord{
+		V:               deviceInfoRecordVersion,
+		Endpoint:        info.Endpoint,
+		FirmwareVersion: info.FirmwareVersion,
+		Read:            info.Read.UTC(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode device info record: %w", err)
+	}
+	return b, nil
+}
+
+func decodeDeviceInfo(b []byte) (lwm2m.DeviceInfo, error) {
+	var rec deviceInfoRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return lwm2m.DeviceInfo{}, fmt.Errorf("device info record does not decode: %v: %w", err, ErrCorrupt)
+	}
+	if rec.V != deviceInfoRecordVersion {
+		return lwm2m.DeviceInfo{}, fmt.Errorf("device info record version %d, want %d: %w", rec.V, deviceInfoRecordVersion, ErrCorrupt)
+	}
+	return lwm2m.DeviceInfo{Endpoint: rec.Endpoint, FirmwareVersion: rec.FirmwareVersion, Read: rec.Read}, nil
 }

@@ -24,6 +24,10 @@ var (
 	bucketPackageKeys    = []byte("package_keys")
 	bucketUpdates        = []byte("updates")
 
+	bucketCampaigns       = []byte("campaigns")
+	bucketCampaignTargets = []byte("campaign_targets")
+	bucketDeviceInfo      = []byte("device_info")
+
 	keySchemaVersion = []byte("schema_version")
 )
 
@@ -44,6 +48,7 @@ var migrations = []migration{
 	{1, "initial schema: meta, devices, psk_identities, registrations", migrateV1},
 	{2, "firmware: images, image_data, image_versions, class_sequences, packages, package_data, package_keys", migrateV2},
 	{3, "updates: one record per endpoint", migrateV3},
+	{4, "campaigns: campaigns, campaign_targets; device_info", migrateV4},
 }
 
 func migrateV1(tx *bolt.Tx) error {
@@ -70,6 +75,15 @@ func migrateV2(tx *bolt.Tx) error {
 func migrateV3(tx *bolt.Tx) error {
 	if _, err := tx.CreateBucket(bucketUpdates); err != nil {
 		return fmt.Errorf("create bucket %s: %w", bucketUpdates, err)
+	}
+	return nil
+}
+
+func migrateV4(tx *bolt.Tx) error {
+	for _, name := range [][]byte{bucketCampaigns, bucketCampaignTargets, bucketDeviceInfo} {
+		if _, err := tx.CreateBucket(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
 	}
 	return nil
 }

@@ -88,8 +88,8 @@ func (o Options) withDefaults() Options {
 }
 
 // DB is the bbolt-backed store. It implements lwm2m.DeviceStore,
-// lwm2m.RegistrationStore and firmware.Store and is safe for concurrent
-// use.
+// lwm2m.RegistrationStore, lwm2m.InfoStore, firmware.Store, update.Store
+// and campaign.Store and is safe for concurrent use.
 type DB struct {
 	bolt *bolt.DB
 	path string

@@ -18,8 +18,10 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/fotahub/fota/delivery/campaign"
 	"github.com/fotahub/fota/delivery/firmware"
 	"github.com/fotahub/fota/delivery/manifest"
+	"github.com/fotahub/fota/delivery/update"
 	"github.com/fotahub/fota/lwm2m"
 	"github.com/fotahub/fota/store/storetest"
 )
@@ -69,7 +71,7 @@ func TestPersistence(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "fota.db")
 	db := openTestPath(t, path, Options{})
-	dev := lwm2m.Device{Endpoint: "dev-1", PSKIdentity: "id-1", PSKKey: []byte{0, 1, 2, 0xff}, Tags: map[string]string{"a": "b"}, LinkMTU: 680, CreatedAt: time.Unix(1700000000, 5)}
+	dev := lwm2m.Device{Endpoint: "dev-1", PSKIdentity: "id-1", PSKKey: []byte{0, 1, 2, 0xff}, Tags: map[string]string{"a": "b"}, LinkMTU: 680, Class: "sensor-a", CreatedAt: time.Unix(1700000000, 5)}
 	if err := db.PutDevice(ctx, dev); err != nil {
 		t.Fatal(err)
 	}
@@ -91,8 +93,8 @@ func TestPersistence(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after reopen: %v", err)
 	}
-	if got.Endpoint != "dev-1" || string(got.PSKKey) != string(dev.PSKKey) || got.Tags["a"] != "b" || got.LinkMTU != 680 || !got.CreatedAt.Equal(dev.CreatedAt) {
-		t.Errorf("after reopen: device %s, tags %v, created %v differs from what was put", got.Endpoint, got.Tags, got.CreatedAt)
+	if got.Endpoint != "dev-1" || string(got.PSKKey) != string(dev.PSKKey) || got.Tags["a"] != "b" || got.LinkMTU != 680 || got.Class != "sensor-a" || !got.CreatedAt.Equal(dev.CreatedAt) {
+		t.Errorf("after reopen: device %s, tags %v, class %q, created %v differs from what was put", got.Endpoint, got.Tags, got.Class, got.CreatedAt)
 	}
 	regs, err := db.Registrations(ctx)
 	if err != nil {
@@ -335,6 +337,77 @@ func TestMigrateV1(t *testing.T) {
 	}
 }
 
+// v3File writes a file of schema version 3 with the records a program of
+// that version wrote: a device without a class and an update without the
+// campaign fields.
+func v3File(t *testing.T) string {
+	t.Helper()
+	all := migrations
+	withMigrations(t, migrations[:3]...)
+	defer func() { migrations = all }()
+	path := filepath.Join(t.TempDir(), "fota.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.bolt.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketDevices).Put([]byte("dev-1"),
+			[]byte(`{"v":1,"endpoint":"dev-1","link_mtu":1280,"created_at":"2026-01-02T03:04:05Z"}`)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketUpdates).Put([]byte("dev-1"), []byte(`{"endpoint":"dev-1","image":"2.0.0",`+
+			`"target":"0102000000000000000000000000000000000000000000000000000000000000","version":"2.0.0",`+
+			`"package":"0300000000000000000000000000000000000000000000000000000000000000","format":"delta","size":4096,`+
+			`"phase":"done","result":1,"block_size":512,"retries":2,"started":"2026-01-02T03:04:05Z",`+
+			`"changed":"2026-01-02T03:14:05Z","executed":"2026-01-02T03:10:05Z","deadline":"2026-01-02T04:04:05Z"}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestMigrateV3 opens a file of schema version 3 with this program: its
+// device and update read as they were, and campaigns and device infos
+// can be stored.
+func TestMigrateV3(t *testing.T) {
+	ctx := context.Background()
+	path := v3File(t)
+	if v := rawSchemaVersion(t, path); v != 3 {
+		t.Fatalf("v3File wrote schema version %d", v)
+	}
+	db := openTestPath(t, path, Options{})
+	d, err := db.Device(ctx, "dev-1")
+	if err != nil || d.LinkMTU != 1280 || d.Class != "" {
+		t.Errorf("after migration: device %+v, %v", d, err)
+	}
+	us, err := db.Updates(ctx)
+	if err != nil || len(us) != 1 {
+		t.Fatalf("after migration: %d updates, %v", len(us), err)
+	}
+	if u := us[0]; u.Phase != update.Done || u.Format != manifest.FormatDelta || u.Retries != 2 || u.BlockSize != 512 ||
+		u.Campaign != "" || u.FullSize != 0 || u.MaxBlock != 0 || u.RetryLimit != 0 {
+		t.Errorf("after migration: update %+v", u)
+	}
+	if cs, err := db.Campaigns(ctx); err != nil || len(cs) != 0 {
+		t.Errorf("after migration: campaigns %v, %v", cs, err)
+	}
+	if err := db.PutCampaign(ctx, testCampaign("c-1")); err != nil {
+		t.Fatalf("PutCampaign after migration: %v", err)
+	}
+	if err := db.PutTargets(ctx, "c-1", []campaign.Target{testTarget("dev-1", 0)}); err != nil {
+		t.Fatalf("PutTargets after migration: %v", err)
+	}
+	if err := db.PutDeviceInfo(ctx, lwm2m.DeviceInfo{Endpoint: "dev-1", FirmwareVersion: "2.0.0"}); err != nil {
+		t.Fatalf("PutDeviceInfo after migration: %v", err)
+	}
+	db.Close()
+	if v := rawSchemaVersion(t, path); v != schemaVersion() {
+		t.Errorf("schema version %d, want %d", v, schemaVersion())
+	}
+}
+
 func TestFailedMigrationChangesNothing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "fota.db")
 	db, err := Open(path, Options{})
@@ -399,6 +472,13 @@ func TestClosed(t *testing.T) {
 	errs["DeleteImage"] = db.DeleteImage(ctx, sha256.Sum256(data))
 	_, errs["PackageFor"] = db.PackageFor(ctx, firmware.PackageKey{Format: manifest.FormatFull})
 	_, errs["PackageData"] = db.PackageData(ctx, sha256.Sum256(data))
+	errs["PutUpdate"] = db.PutUpdate(ctx, update.Update{Endpoint: "x"})
+	_, errs["Updates"] = db.Updates(ctx)
+	errs["PutCampaign"] = db.PutCampaign(ctx, campaign.Campaign{ID: "x"})
+	errs["PutTargets"] = db.PutTargets(ctx, "x", []campaign.Target{{Endpoint: "x"}})
+	_, errs["Campaigns"] = db.Campaigns(ctx)
+	errs["PutDeviceInfo"] = db.PutDeviceInfo(ctx, lwm2m.DeviceInfo{Endpoint: "x"})
+	_, errs["DeviceInfos"] = db.DeviceInfos(ctx)
 	for name, err := range errs {
 		if !errors.Is(err, ErrClosed) {
 			t.Errorf("%s after Close = %v, want ErrClosed", name, err)
@@ -466,9 +546,11 @@ func TestRecordFormat(t *testing.T) {
 		PSKIdentity: "id-1",
 		PSKKey:      []byte("key"),
 		Tags:        map[string]string{"site": "lab"},
+		LinkMTU:     1280,
+		Class:       "sensor-a",
 		CreatedAt:   time.Date(2025, 1, 2, 4, 4, 5, 6, time.FixedZone("CET", 3600)),
 	}
-	const wantDevice = `{"v":1,"endpoint":"dev-1","psk_identity":"id-1","psk_key":"a2V5","tags":{"site":"lab"},"created_at":"2025-01-02T03:04:05.000000006Z"}`
+	const wantDevice = `{"v":1,"endpoint":"dev-1","psk_identity":"id-1","psk_key":"a2V5","tags":{"site":"lab"},"link_mtu":1280,"class":"sensor-a","created_at":"2025-01-02T03:04:05.000000006Z"}`
 	r := lwm2m.Registration{
 		ID:           "reg-1",
 		Endpoint:     "dev-1",
@@ -495,8 +577,8 @@ func TestRecordFormat(t *testing.T) {
 		t.Errorf("encodeRegistration = %s, %v\nwant %s", b, err, wantReg)
 	}
 	gotD, err := decodeDevice([]byte(wantDevice))
-	if err != nil || gotD.Endpoint != d.Endpoint || gotD.PSKIdentity != d.PSKIdentity || string(gotD.PSKKey) != "key" || gotD.Tags["site"] != "lab" || !gotD.CreatedAt.Equal(d.CreatedAt) {
-		t.Errorf("decodeDevice = %s %s %v %v, %v", gotD.Endpoint, gotD.PSKIdentity, gotD.Tags, gotD.CreatedAt, err)
+	if err != nil || gotD.Endpoint != d.Endpoint || gotD.PSKIdentity != d.PSKIdentity || string(gotD.PSKKey) != "key" || gotD.Tags["site"] != "lab" || gotD.LinkMTU != 1280 || gotD.Class != "sensor-a" || !gotD.CreatedAt.Equal(d.CreatedAt) {
+		t.Errorf("decodeDevice = %s %s %v %d %q %v, %v", gotD.Endpoint, gotD.PSKIdentity, gotD.Tags, gotD.LinkMTU, gotD.Class, gotD.CreatedAt, err)
 	}
 	gotR, err := decodeRegistration([]byte(wantReg))
 	if err != nil {

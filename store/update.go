@@ -23,17 +23,21 @@ type updateRecord struct {
 	Version     string          `json:"version,omitempty"`
 	Push        bool            `json:"push,omitempty"`
 	Full        bool            `json:"full,omitempty"`
+	Campaign    string          `json:"campaign,omitempty"`
 	FellBack    bool            `json:"fell_back,omitempty"`
 	Package     manifest.Digest `json:"package"`
 	Format      manifest.Format `json:"format,omitempty"`
 	Size        int64           `json:"size,omitempty"`
+	FullSize    int64           `json:"full_size,omitempty"`
 	Path        string          `json:"path,omitempty"`
 	Phase       update.Phase    `json:"phase"`
 	Result      int             `json:"result,omitempty"`
 	Error       string          `json:"error,omitempty"`
 	BytesServed int64           `json:"bytes_served,omitempty"`
 	BlockSize   int             `json:"block_size,omitempty"`
+	MaxBlock    int             `json:"max_block,omitempty"`
 	Retries     int             `json:"retries,omitempty"`
+	RetryLimit  int             `json:"retry_limit,omitempty"`
 	Started     time.Time       `json:"started"`
 	Changed     time.Time       `json:"changed"`
 	Executed    time.Time       `json:"executed,omitzero"`

@@ -86,6 +86,13 @@ type Request struct {
 	Image string // version or digest of the target image
 	Full  bool   // never a delta
 	Push  bool   // write the package (Block1) instead of a Package URI
+	// BlockSize caps the Block2 size below the link's (0: no cap).
+	BlockSize int
+	// Retries overrides Config.Retries for this update (0: keep it,
+	// negative: no retries).
+	Retries int
+	// Campaign names the campaign asking, for the record.
+	Campaign string
 }
 
 // Start begins updating the endpoint; it fails with ErrBusy while an
@@ -103,7 +110,8 @@ func (d *Driver) Start(ctx context.Context, ep string, req Request) (Update, err
 		return Update{}, ErrBusy
 	}
 	now := time.Now()
-	u := &Update{Endpoint: ep, Image: req.Image, Full: req.Full, Push: req.Push, Phase: Preparing,
+	u := &Update{Endpoint: ep, Image: req.Image, Full: req.Full, Push: req.Push, Campaign: req.Campaign,
+		MaxBlock: req.BlockSize, RetryLimit: req.Retries, Phase: Preparing,
 		Started: now, Changed: now, Deadline: now.Add(d.cfg.Deadline)}
 	d.updates[ep] = u
 	d.mu.Unlock()
@@ -329,7 +337,7 @@ func (d *Driver) recover(ctx context.Context, j *job, u Update, err error) bool 
 			return false
 		}
 		return true
-	case u.Retries >= d.cfg.Retries:
+	case u.Retries >= d.retryLimit(u):
 		d.finish(ctx, ep, Failed, u.Result, fmt.Sprintf("gave up after %d retries: %v", u.Retries, err))
 		return false
 	}
@@ -343,6 +351,14 @@ func (d *Driver) recover(ctx context.Context, j *job, u Update, err error) bool 
 	}
 	d.set(ctx, ep, func(u *Update) { u.Retries++; u.Phase = Preparing })
 	return true
+}
+
+// retryLimit is how often the update may start its download again.
+func (d *Driver) retryLimit(u Update) int {
+	if u.RetryLimit != 0 {
+		return u.RetryLimit
+	}
+	return d.cfg.Retries
 }
 
 // transient reports an error that may pass: an operation that timed out,

@@ -141,8 +141,12 @@ func (d *Driver) prepare(ctx context.Context, j *job) error {
 	if !push && d.cfg.BlockSize != nil {
 		block = d.cfg.BlockSize(ctx, ep, target.Class)
 	}
+	if !push && u.MaxBlock > 0 && (block == 0 || u.MaxBlock < block) {
+		block = u.MaxBlock
+	}
 	d.set(ctx, ep, func(u *Update) {
 		u.Target, u.Version, u.Package, u.Format, u.Size = target.Digest, target.Version, offer.ID, offer.Manifest.Format, offer.Size
+		u.FullSize = offer.FullSize
 		u.Phase, u.Result, u.BlockSize = Downloading, 0, block
 		if !again {
 			u.BytesServed = 0

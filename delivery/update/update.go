@@ -45,12 +45,18 @@ type Update struct {
 	Version string
 	Push    bool // push (Block1) rather than pull
 	Full    bool // full image asked for, or after a delta fell back
+	// Campaign is the campaign that started the update ("" for one
+	// started by hand).
+	Campaign string
 	// FellBack is set when a delta failed on the device and the full
 	// image was sent instead.
 	FellBack bool
 	Package  manifest.Digest
 	Format   manifest.Format
 	Size     int64
+	// FullSize is the size of the target's full-image package: what a
+	// delta saved against.
+	FullSize int64
 	Path     string // the published path (pull)
 	Phase    Phase
 	// Result is the last Update Result (/5/0/5) the device reported.
@@ -61,11 +67,16 @@ type Update struct {
 	// BlockSize is the Block2 size of the device's download (pull): the
 	// cap for its link until it asks, then the size it asks for.
 	BlockSize int
+	// MaxBlock caps BlockSize below the link's size (0: no cap).
+	MaxBlock int
 	// Retries counts downloads started again after a lost connection
 	// (result 4) or an unanswered operation.
 	Retries int
-	Started time.Time
-	Changed time.Time
+	// RetryLimit bounds Retries for this update (0: the driver's
+	// Config.Retries, negative: none).
+	RetryLimit int
+	Started    time.Time
+	Changed    time.Time
 	// Executed is when Update (/5/0/2) was last executed: the device has
 	// RebootTimeout from then to come back.
 	Executed time.Time

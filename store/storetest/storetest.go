@@ -36,6 +36,7 @@ func TestDeviceStore(t *testing.T, open func(t *testing.T) lwm2m.DeviceStore) {
 		s := open(t)
 		want := device("dev-1", "id-1")
 		want.Tags = map[string]string{"site": "lab", "hw": "rev-b"}
+		want.LinkMTU, want.Class = 1280, "sensor-a"
 		mustPut(t, s, want)
 		got, err := s.Device(ctx, "dev-1")
 		if err != nil {
@@ -62,10 +63,13 @@ func TestDeviceStore(t *testing.T, open func(t *testing.T) lwm2m.DeviceStore) {
 
 	t.Run("Replace", func(t *testing.T) {
 		s := open(t)
-		mustPut(t, s, device("dev-1", "id-1"))
+		first := device("dev-1", "id-1")
+		first.Class = "sensor-a"
+		mustPut(t, s, first)
 		want := device("dev-1", "id-1")
 		want.PSKKey = []byte("another key 0123")
 		want.Tags = map[string]string{"site": "field"}
+		want.Class = "sensor-b"
 		mustPut(t, s, want)
 		got, err := s.Device(ctx, "dev-1")
 		if err != nil {
@@ -420,6 +424,12 @@ func checkDevice(t *testing.T, got, want lwm2m.Device) {
 	}
 	if !maps.Equal(got.Tags, want.Tags) {
 		t.Errorf("Tags = %v, want %v", got.Tags, want.Tags)
+	}
+	if got.LinkMTU != want.LinkMTU {
+		t.Errorf("LinkMTU = %d, want %d", got.LinkMTU, want.LinkMTU)
+	}
+	if got.Class != want.Class {
+		t.Errorf("Class = %q, want %q", got.Class, want.Class)
 	}
 	if !got.CreatedAt.Equal(want.CreatedAt) {
 		t.Errorf("CreatedAt = %v, want %v", got.CreatedAt, want.CreatedAt)
