@@ -230,7 +230,7 @@ func newRig(t *testing.T, n int) *rig {
 func (r *rig) manager() *Manager {
 	m := New(Config{Store: r.store, Updates: r.driver, Devices: &r.devs, Fleet: r.fleet, Packages: fakePackages{},
 		Links: []Link{{Name: "catm1", RateDown: 300_000, RateUp: 300_000, RTT: 150 * time.Millisecond, MTU: 1358}},
-		Now: func() time.Time { return r.now }, Logger: zerolog.Nop()})
+		Now:   func() time.Time { return r.now }, Logger: zerolog.Nop()})
 	if err := m.Load(context.Background()); err != nil {
 		r.t.Fatal(err)
 	}
