@@ -15,8 +15,15 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/fotahub/fota/delivery/firmware"
 	"github.com/fotahub/fota/lwm2m"
 )
+
+// Inventory knows the firmware version every device last reported
+// (/3/0/3). *lwm2m.Inventory is one.
+type Inventory interface {
+	Installed(ep string) (string, bool)
+}
 
 // Limits on device requests.
 const (
@@ -44,6 +51,9 @@ type DeviceRequest struct {
 	// LinkMTU is the IP MTU of the device's link (0: the default);
 	// Package URIs serve blocks that fit it.
 	LinkMTU int `json:"link_mtu,omitempty"`
+	// Class is the device class, which images fit it ("": the class of
+	// its installed image).
+	Class string `json:"class,omitempty"`
 }
 
 // DeviceView is the JSON shape of a device, a registration, or both merged.
@@ -58,7 +68,11 @@ type DeviceView struct {
 	HasPSKKey   bool              `json:"has_psk_key"`
 	Tags        map[string]string `json:"tags"`
 	LinkMTU     int               `json:"link_mtu,omitempty"`
+	Class       string            `json:"class,omitempty"`
 	CreatedAt   *time.Time        `json:"created_at,omitempty"`
+	// FirmwareVersion is the version the device last reported (/3/0/3),
+	// when the server knows it.
+	FirmwareVersion string `json:"firmware_version,omitempty"`
 
 	// Registered is true when the endpoint holds a live registration.
 	Registered     bool       `json:"registered"`
@@ -77,25 +91,27 @@ type DeviceView struct {
 
 // unregisteredView is DeviceView without the registration fields.
 type unregisteredView struct {
-	Endpoint       string            `json:"endpoint"`
-	Provisioned    bool              `json:"provisioned"`
-	PSKIdentity    string            `json:"psk_identity"`
-	HasPSKKey      bool              `json:"has_psk_key"`
-	Tags           map[string]string `json:"tags"`
-	LinkMTU        int               `json:"link_mtu,omitempty"`
-	CreatedAt      *time.Time        `json:"created_at,omitempty"`
-	Registered     bool              `json:"registered"`
-	RegistrationID string            `json:"-"`
-	LwM2MVersion   string            `json:"-"`
-	Binding        string            `json:"-"`
-	QueueMode      bool              `json:"-"`
-	Lifetime       int64             `json:"-"`
-	Objects        []string          `json:"-"`
-	Identity       string            `json:"-"`
-	Address        string            `json:"-"`
-	RegisteredAt   *time.Time        `json:"-"`
-	LastSeen       *time.Time        `json:"-"`
-	ExpiresAt      *time.Time        `json:"-"`
+	Endpoint        string            `json:"endpoint"`
+	Provisioned     bool              `json:"provisioned"`
+	PSKIdentity     string            `json:"psk_identity"`
+	HasPSKKey       bool              `json:"has_psk_key"`
+	Tags            map[string]string `json:"tags"`
+	LinkMTU         int               `json:"link_mtu,omitempty"`
+	Class           string            `json:"class,omitempty"`
+	CreatedAt       *time.Time        `json:"created_at,omitempty"`
+	FirmwareVersion string            `json:"firmware_version,omitempty"`
+	Registered      bool              `json:"registered"`
+	RegistrationID  string            `json:"-"`
+	LwM2MVersion    string            `json:"-"`
+	Binding         string            `json:"-"`
+	QueueMode       bool              `json:"-"`
+	Lifetime        int64             `json:"-"`
+	Objects         []string          `json:"-"`
+	Identity        string            `json:"-"`
+	Address         string            `json:"-"`
+	RegisteredAt    *time.Time        `json:"-"`
+	LastSeen        *time.Time        `json:"-"`
+	ExpiresAt       *time.Time        `json:"-"`
 }
 
 // MarshalJSON leaves out the registration fields of an unregistered
@@ -137,6 +153,7 @@ func newView(endpoint string, d *lwm2m.Device, r *lwm2m.Registration) DeviceView
 			v.Tags[k] = val
 		}
 		v.LinkMTU = d.LinkMTU
+		v.Class = d.Class
 		v.CreatedAt = timePtr(d.CreatedAt)
 	}
 	if r != nil {
@@ -230,7 +247,7 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
 		if rg, ok := s.regs.Lookup(d.Endpoint); ok {
 			reg = &rg
 		}
-		list.Devices = append(list.Devices, newView(d.Endpoint, d, reg))
+		list.Devices = append(list.Devices, s.view(d.Endpoint, d, reg))
 	}
 	writeJSON(w, http.StatusOK, list)
 }
@@ -250,7 +267,7 @@ func (s *Server) listRegistrations(w http.ResponseWriter, r *http.Request) {
 	list := RegistrationList{Registrations: make([]DeviceView, 0, len(regs))}
 	for i := range regs {
 		rg := &regs[i]
-		list.Registrations = append(list.Registrations, newView(rg.Endpoint, byEndpoint[rg.Endpoint], rg))
+		list.Registrations = append(list.Registrations, s.view(rg.Endpoint, byEndpoint[rg.Endpoint], rg))
 	}
 	writeJSON(w, http.StatusOK, list)
 }
@@ -275,7 +292,7 @@ func (s *Server) showDevice(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("device %q not found: it is neither provisioned nor registered", endpoint))
 		return
 	}
-	writeJSON(w, http.StatusOK, newView(endpoint, dev, reg))
+	writeJSON(w, http.StatusOK, s.view(endpoint, dev, reg))
 }
 
 func (s *Server) createDevice(w http.ResponseWriter, r *http.Request) {
@@ -382,7 +399,16 @@ func (s *Server) viewOf(d *lwm2m.Device) DeviceView {
 	if rg, ok := s.regs.Lookup(d.Endpoint); ok {
 		reg = &rg
 	}
-	return newView(d.Endpoint, d, reg)
+	return s.view(d.Endpoint, d, reg)
+}
+
+// view is newView with the firmware version the inventory knows.
+func (s *Server) view(endpoint string, d *lwm2m.Device, r *lwm2m.Registration) DeviceView {
+	v := newView(endpoint, d, r)
+	if s.inventory != nil {
+		v.FirmwareVersion, _ = s.inventory.Installed(endpoint)
+	}
+	return v
 }
 
 // internalError logs err, which may name internals, and answers with a
@@ -423,7 +449,7 @@ func (s *Server) decodeDevice(w http.ResponseWriter, r *http.Request) (DeviceReq
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("field %q must be a JSON %s", typ.Field, jsonType(typ.Type.Kind().String())))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		writeError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "json: ")+
-			`; known fields are "endpoint", "psk_identity", "psk_key", "tags" and "link_mtu"`)
+			`; known fields are "endpoint", "psk_identity", "psk_key", "tags", "link_mtu" and "class"`)
 	default:
 		writeError(w, http.StatusBadRequest, "invalid request body: "+err.Error())
 	}
@@ -472,6 +498,11 @@ func (req *DeviceRequest) device() (lwm2m.Device, string) {
 	if req.LinkMTU != 0 && (req.LinkMTU < MinLinkMTU || req.LinkMTU > MaxLinkMTU) {
 		return d, fmt.Sprintf("link_mtu %d is outside %d-%d bytes", req.LinkMTU, MinLinkMTU, MaxLinkMTU)
 	}
+	if req.Class != "" {
+		if err := firmware.CheckClass(req.Class); err != nil {
+			return d, strings.TrimPrefix(err.Error(), firmware.ErrInvalid.Error()+": ")
+		}
+	}
 	if len(req.Tags) > MaxTags {
 		return d, fmt.Sprintf("%d tags; at most %d are allowed", len(req.Tags), MaxTags)
 	}
@@ -498,6 +529,7 @@ func (req *DeviceRequest) device() (lwm2m.Device, string) {
 		PSKKey:      key,
 		Tags:        tags,
 		LinkMTU:     req.LinkMTU,
+		Class:       req.Class,
 	}, ""
 }
 

@@ -1,7 +1,7 @@
 // Package api is the management HTTP API of fotad: JSON over HTTP for
-// provisioning devices, inspecting registrations, operating on devices and
-// managing firmware images and packages, a health check, and Prometheus
-// metrics.
+// provisioning devices, inspecting registrations, operating on devices,
+// managing firmware images and packages, updating devices and running
+// update campaigns, a health check, and Prometheus metrics.
 //
 // # Authentication
 //
@@ -27,9 +27,11 @@
 //
 // Create and replace take
 //
-//	{"endpoint":"ep1","psk_identity":"id1","psk_key":"00112233...","tags":{"site":"lab"}}
+//	{"endpoint":"ep1","psk_identity":"id1","psk_key":"00112233...","tags":{"site":"lab"},"class":"sensor-a"}
 //
-// where psk_key is hex (1 to 64 bytes) and must come with psk_identity and
+// where class (optional) is the device class, which images fit the device
+// (without it, the class of its installed image counts), and psk_key is
+// hex (1 to 64 bytes) and must come with psk_identity and
 // vice versa; a device with neither authenticates with an X.509 certificate
 // whose Common Name is its endpoint name, or registers over plain CoAP when
 // open registration is on. For PUT the endpoint comes from the path; a body
@@ -38,7 +40,9 @@
 // # The device view
 //
 // Devices and registrations share one JSON shape, [DeviceView]: the device
-// record (provisioned, psk_identity, has_psk_key, tags, created_at) merged
+// record (provisioned, psk_identity, has_psk_key, tags, link_mtu, class,
+// created_at), the firmware_version the device last reported (when
+// [Config.Inventory] knows it), merged
 // with the live registration (registered, registration_id, lwm2m_version,
 // binding, queue_mode, lifetime in seconds, objects, identity, address,
 // registered_at, last_seen, expires_at). The registration fields are all
@@ -61,6 +65,36 @@
 //	GET    /api/v1/devices/{endpoint}/update         the current or last update: phase, progress, result
 //	DELETE /api/v1/devices/{endpoint}/update         cancel it and reset the device's Object 5: 204
 //	GET    /api/v1/devices/{endpoint}/update/events  Server-Sent Events: an "update" event per change, until it ends
+//
+// # Update campaigns
+//
+// With [Config.Campaigns] set (otherwise 503 "campaigns not enabled"):
+//
+//	POST   /api/v1/campaigns/plan          a campaign spec -> 200 campaign.Plan: who gets which package, airtime per link
+//	POST   /api/v1/campaigns               a campaign spec -> 201 [CampaignBody] (without targets), state "created"
+//	GET    /api/v1/campaigns               {"campaigns":[progress...]}, oldest first
+//	GET    /api/v1/campaigns/{id}          [CampaignBody]: the campaign with its targets, and its progress
+//	POST   /api/v1/campaigns/{id}/start    200 progress; 409 when the state does not allow it
+//	POST   /api/v1/campaigns/{id}/pause    (likewise; running updates finish)
+//	POST   /api/v1/campaigns/{id}/resume   (likewise; the failures that paused it are forgiven)
+//	POST   /api/v1/campaigns/{id}/cancel   (likewise; running updates are cancelled)
+//	GET    /api/v1/campaigns/{id}/events   Server-Sent Events: a "progress" event per change, until done or cancelled
+//
+// A spec (campaign.Spec, at most 1 MiB; unknown fields are refused) is
+//
+//	{"name":"spring","image":"2.0.0","select":{"class":"sensor-a","versions":["1.0.0"],"tags":{"site":"field"}},
+//	 "waves":[{"count":10,"soak":"1h"},{"percent":50,"soak":"10m"}],
+//	 "limits":{"max_concurrent":20,"per_tag":{"cell":4},"bytes_per_hour":10000000,"window":{"start":"22:00","end":"04:00"}},
+//	 "failure":{"max_failures":3,"max_failure_percent":10,"retries":2},
+//	 "delivery":{"full":false,"push":false,"block_size":512},"asleep_wait":"1h","deadline":"336h"}
+//
+// 400 for a bad spec, 404 for an unknown campaign or image, 422 when the
+// selection matches no device. Durations are Go durations ("90s", "10m")
+// or seconds. The metrics fota_campaign_devices{campaign,state},
+// fota_campaign_bytes_served, fota_campaign_bytes_saved,
+// fota_campaign_failures{campaign,result} (failed devices by Update
+// Result) and fota_campaign_running (updates running now) are gauges per
+// campaign, kept for a day after the campaign ended.
 //
 // # Device operations
 //

@@ -3,11 +3,15 @@ package api
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/fotahub/fota/coap"
+	"github.com/fotahub/fota/delivery/campaign"
+	"github.com/fotahub/fota/delivery/manifest"
 	"github.com/fotahub/fota/delivery/update"
 	"github.com/fotahub/fota/lwm2m"
 )
@@ -382,3 +386,176 @@ func (f *fakeUpdates) lastRequest() update.Request {
 	}
 	return f.requests[len(f.requests)-1]
 }
+
+// fakeCampaigns is a Campaigns that keeps campaigns in memory; the test
+// moves their progress along with setProgress.
+type fakeCampaigns struct {
+	mu        sync.Mutex
+	seq       int
+	campaigns map[string]campaign.Campaign
+	progress  map[string]campaign.Progress
+	order     []string
+	// planErr and createErr, when set, are Plan's and Create's errors.
+	planErr   error
+	createErr error
+	specs     []campaign.Spec // Plan's and Create's, in order
+	now       func() time.Time
+}
+
+func newFakeCampaigns(now func() time.Time) *fakeCampaigns {
+	return &fakeCampaigns{campaigns: map[string]campaign.Campaign{}, progress: map[string]campaign.Progress{}, now: now}
+}
+
+var _ Campaigns = (*fakeCampaigns)(nil)
+
+// fakePlan is what the fake plans: dev-1 a delta, dev-2 the full image,
+// dev-3 nothing, in two waves.
+func fakePlan(spec campaign.Spec) campaign.Plan {
+	return campaign.Plan{Image: strings.Repeat("ab", 32), Version: spec.Image, Class: "sensor-a",
+		Devices: []campaign.PlanDevice{
+			{Endpoint: "dev-1", Wave: 0, Installed: "1.0.0", Format: manifest.FormatDelta, Size: 1000, FullSize: 10000},
+			{Endpoint: "dev-2", Wave: 0, Format: manifest.FormatFull, Size: 10000, FullSize: 10000, Reason: "installed version unknown"},
+			{Endpoint: "dev-3", Wave: 1, Installed: spec.Image, Skip: true, Reason: "runs " + spec.Image + " already"},
+		},
+		Waves: []int{2, 1}, Delta: 1, Full: 1, Skip: 1, Bytes: 11000, FullBytes: 20000,
+		Airtime: []campaign.Airtime{{Link: "nb-iot", BlockSize: 512, PerDevice: 30 * time.Second, Total: time.Minute, FullOnly: 2 * time.Minute}},
+	}
+}
+
+func (f *fakeCampaigns) Plan(_ context.Context, spec campaign.Spec) (campaign.Plan, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.specs = append(f.specs, spec)
+	if f.planErr != nil {
+		return campaign.Plan{}, f.planErr
+	}
+	return fakePlan(spec), nil
+}
+
+func (f *fakeCampaigns) Create(_ context.Context, spec campaign.Spec) (campaign.Campaign, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.specs = append(f.specs, spec)
+	if f.createErr != nil {
+		return campaign.Campaign{}, f.createErr
+	}
+	f.seq++
+	p := fakePlan(spec)
+	now := f.now()
+	c := campaign.Campaign{ID: fmt.Sprintf("c%d", f.seq), Spec: spec, Version: spec.Image, State: campaign.Created,
+		Created: now, Waves: []campaign.WaveState{{Size: 2}, {Size: 1}}}
+	for _, d := range p.Devices {
+		t := campaign.Target{Endpoint: d.Endpoint, Wave: d.Wave, State: campaign.TargetPending, Installed: d.Installed,
+			Format: d.Format, Size: d.Size, FullSize: d.FullSize}
+		if d.Skip {
+			t.State, t.Reason, t.Ended = campaign.TargetSkipped, d.Reason, now
+		}
+		c.Targets = append(c.Targets, t)
+	}
+	f.campaigns[c.ID] = c
+	f.order = append(f.order, c.ID)
+	f.progress[c.ID] = campaign.Progress{ID: c.ID, Name: spec.Name, Image: spec.Image, State: campaign.Created,
+		Created: now, Total: 3, Counts: map[campaign.TargetState]int{campaign.TargetPending: 2, campaign.TargetSkipped: 1},
+		Waves: []campaign.WaveProgress{
+			{Index: 1, Size: 2, Counts: map[campaign.TargetState]int{campaign.TargetPending: 2}},
+			{Index: 2, Size: 1, Counts: map[campaign.TargetState]int{campaign.TargetSkipped: 1}},
+		}}
+	return c, nil
+}
+
+func (f *fakeCampaigns) Get(id string) (campaign.Campaign, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.campaigns[id]
+	if !ok {
+		return campaign.Campaign{}, fmt.Errorf("campaign %s: %w", id, campaign.ErrNotFound)
+	}
+	c.Targets = append([]campaign.Target(nil), c.Targets...)
+	return c, nil
+}
+
+func (f *fakeCampaigns) Progress(id string) (campaign.Progress, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.progress[id]
+	if !ok {
+		return campaign.Progress{}, fmt.Errorf("campaign %s: %w", id, campaign.ErrNotFound)
+	}
+	return p, nil
+}
+
+func (f *fakeCampaigns) Progresses() []campaign.Progress {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []campaign.Progress
+	for _, id := range f.order {
+		out = append(out, f.progress[id])
+	}
+	return out
+}
+
+// change moves the campaign from one of the states in from to state.
+func (f *fakeCampaigns) change(id string, state campaign.State, from ...campaign.State) (campaign.Campaign, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.campaigns[id]
+	if !ok {
+		return campaign.Campaign{}, fmt.Errorf("campaign %s: %w", id, campaign.ErrNotFound)
+	}
+	if !slices.Contains(from, c.State) {
+		return campaign.Campaign{}, fmt.Errorf("campaign %s is %s: %w", id, c.State, campaign.ErrState)
+	}
+	c.State = state
+	f.campaigns[id] = c
+	p := f.progress[id]
+	p.State = state
+	f.progress[id] = p
+	return c, nil
+}
+
+func (f *fakeCampaigns) Start(_ context.Context, id string) (campaign.Campaign, error) {
+	return f.change(id, campaign.Running, campaign.Created)
+}
+
+func (f *fakeCampaigns) Pause(_ context.Context, id string) (campaign.Campaign, error) {
+	return f.change(id, campaign.Paused, campaign.Running)
+}
+
+func (f *fakeCampaigns) Resume(_ context.Context, id string) (campaign.Campaign, error) {
+	return f.change(id, campaign.Running, campaign.Paused)
+}
+
+func (f *fakeCampaigns) Cancel(_ context.Context, id string) (campaign.Campaign, error) {
+	return f.change(id, campaign.Cancelled, campaign.Created, campaign.Running, campaign.Paused)
+}
+
+// setProgress changes the campaign's progress (creating it when missing).
+func (f *fakeCampaigns) setProgress(id string, change func(*campaign.Progress)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.progress[id]
+	if !ok {
+		f.order = append(f.order, id)
+		f.campaigns[id] = campaign.Campaign{ID: id}
+	}
+	p.ID = id
+	change(&p)
+	f.progress[id] = p
+	c := f.campaigns[id]
+	c.State = p.State
+	f.campaigns[id] = c
+}
+
+func (f *fakeCampaigns) lastSpec() campaign.Spec {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.specs) == 0 {
+		return campaign.Spec{}
+	}
+	return f.specs[len(f.specs)-1]
+}
+
+// inventoryMap is an Inventory.
+type inventoryMap map[string]string
+
+func (m inventoryMap) Installed(ep string) (string, bool) { v, ok := m[ep]; return v, ok }

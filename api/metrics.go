@@ -2,10 +2,13 @@ package api
 
 import (
 	"sort"
+	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fotahub/fota/coap"
+	"github.com/fotahub/fota/delivery/campaign"
 )
 
 // collector exposes the registration count and the transport counters,
@@ -83,4 +86,85 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// campaignMetricsRetention is how long a finished campaign's series stay
+// exported after it ended: long enough for its last values to be scraped,
+// while the campaigns of months do not pile up as series.
+const campaignMetricsRetention = 24 * time.Hour
+
+// targetStates are every device state of a campaign, always exported for
+// each campaign shown, at zero when no device is in it.
+var targetStates = []campaign.TargetState{
+	campaign.TargetPending, campaign.TargetRunning, campaign.TargetDone, campaign.TargetFailed,
+	campaign.TargetCancelled, campaign.TargetSkipped, campaign.TargetExpired,
+}
+
+// campaignCollector exposes the campaigns' progress, read when Prometheus
+// scrapes. Labels are the campaign ID, a device state and an Update Result
+// number: never endpoints or free text.
+type campaignCollector struct {
+	campaigns Campaigns
+	now       func() time.Time
+
+	devices     *prometheus.Desc
+	bytesServed *prometheus.Desc
+	bytesSaved  *prometheus.Desc
+	failures    *prometheus.Desc
+	running     *prometheus.Desc
+}
+
+func newCampaignCollector(campaigns Campaigns, now func() time.Time) *campaignCollector {
+	return &campaignCollector{
+		campaigns: campaigns,
+		now:       now,
+		devices: prometheus.NewDesc("fota_campaign_devices",
+			"Devices of a campaign by state.", []string{"campaign", "state"}, nil),
+		bytesServed: prometheus.NewDesc("fota_campaign_bytes_served",
+			"Package bytes served to a campaign's devices.", []string{"campaign"}, nil),
+		bytesSaved: prometheus.NewDesc("fota_campaign_bytes_saved",
+			"Bytes deltas saved a campaign's updated devices against the full image.", []string{"campaign"}, nil),
+		failures: prometheus.NewDesc("fota_campaign_failures",
+			"Failed devices of a campaign by the Update Result (/5/0/5) they reported.", []string{"campaign", "result"}, nil),
+		running: prometheus.NewDesc("fota_campaign_running",
+			"Updates of a campaign's devices running now.", []string{"campaign"}, nil),
+	}
+}
+
+func (c *campaignCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.devices
+	ch <- c.bytesServed
+	ch <- c.bytesSaved
+	ch <- c.failures
+	ch <- c.running
+}
+
+func (c *campaignCollector) Collect(ch chan<- prometheus.Metric) {
+	now := c.now()
+	for _, p := range c.campaigns.Progresses() {
+		if p.State.Finished() && !p.Ended.IsZero() && now.Sub(p.Ended) > campaignMetricsRetention {
+			continue
+		}
+		gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{p.ID}, labels...)...)
+		}
+		for _, st := range targetStates {
+			gauge(c.devices, float64(p.Counts[st]), string(st))
+		}
+		gauge(c.bytesServed, float64(p.BytesServed))
+		gauge(c.bytesSaved, float64(p.BytesSaved))
+		gauge(c.running, float64(p.Running))
+		byResult := map[int]int{}
+		for _, g := range p.Failures {
+			byResult[g.Result] += g.Count
+		}
+		results := make([]int, 0, len(byResult))
+		for r := range byResult {
+			results = append(results, r)
+		}
+		sort.Ints(results)
+		for _, r := range results {
+			gauge(c.failures, float64(byResult[r]), strconv.Itoa(r))
+		}
+	}
 }

@@ -406,7 +406,12 @@ func typedValue(p model.Path, name string, raw json.RawMessage, explicit, def st
 // decodeBody reads a JSON object into v, answering 400 or 413 itself when
 // the body is not one; what names the object, fields the known fields.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any, what, fields string) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	return decodeBodyMax(w, r, v, maxBodyBytes, what, fields)
+}
+
+// decodeBodyMax is decodeBody for bodies of at most limit bytes.
+func decodeBodyMax(w http.ResponseWriter, r *http.Request, v any, limit int64, what, fields string) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
@@ -421,7 +426,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, what, fields stri
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", maxBodyBytes))
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", limit))
 	case errors.Is(err, io.EOF):
 		writeError(w, http.StatusBadRequest, "empty request body: send "+what)
 	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):

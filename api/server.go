@@ -42,8 +42,8 @@ type TransportStats interface {
 const MinTokenLength = 16
 
 // Config wires a Server to the rest of fotad. Every field is required
-// except Operations, Images, Packages, Updates and Logger; the zero Logger
-// discards everything.
+// except Operations, Images, Packages, Updates, Campaigns, Inventory and
+// Logger; the zero Logger discards everything.
 type Config struct {
 	Devices       lwm2m.DeviceStore
 	Registrations Registrations
@@ -63,6 +63,14 @@ type Config struct {
 	// /api/v1/devices/{endpoint}/update routes; when nil they answer 503
 	// "firmware updates not enabled". A *update.Driver is one.
 	Updates Updates
+	// Campaigns runs update campaigns, for the /api/v1/campaigns routes
+	// and the fota_campaign_* metrics; when nil the routes answer 503
+	// "campaigns not enabled". A *campaign.Manager is one.
+	Campaigns Campaigns
+	// Inventory knows the firmware version each device last reported;
+	// when set, device views carry it as firmware_version. An
+	// *lwm2m.Inventory is one.
+	Inventory Inventory
 	// Token is the bearer token clients must send, at least MinTokenLength
 	// characters; see LoadOrCreateToken.
 	Token string
@@ -100,10 +108,14 @@ type Server struct {
 	images    Images     // nil: image routes disabled
 	packages  Packages   // nil: package routes disabled
 	updates   Updates    // nil: update routes disabled
+	campaigns Campaigns  // nil: campaign routes disabled
+	inventory Inventory  // nil: no firmware versions in device views
 
-	// updatePoll is how often update event streams read the status.
-	updatePoll time.Duration
-	rates      downloadRates
+	// updatePoll is how often update event streams read the status,
+	// campaignPoll how often campaign event streams read the progress.
+	updatePoll   time.Duration
+	campaignPoll time.Duration
+	rates        downloadRates
 
 	// stopCtx ends streams and operation waits; see StopStreams.
 	stopCtx     context.Context
@@ -129,8 +141,11 @@ func New(cfg Config) (*Server, error) {
 		images:    cfg.Images,
 		packages:  cfg.Packages,
 		updates:   cfg.Updates,
+		campaigns: cfg.Campaigns,
+		inventory: cfg.Inventory,
 
-		updatePoll: updatePollInterval,
+		updatePoll:   updatePollInterval,
+		campaignPoll: campaignPollInterval,
 	}
 	s.stopCtx, s.stopStreams = context.WithCancel(context.Background())
 
@@ -140,6 +155,9 @@ func New(cfg Config) (*Server, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newCollector(cfg.Registrations, cfg.Transport),
 	)
+	if cfg.Campaigns != nil {
+		reg.MustRegister(newCampaignCollector(cfg.Campaigns, func() time.Time { return s.now() }))
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
@@ -173,6 +191,16 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /api/v1/devices/{endpoint}/update", s.showUpdate)
 	mux.HandleFunc("DELETE /api/v1/devices/{endpoint}/update", s.cancelUpdate)
 	mux.HandleFunc("GET /api/v1/devices/{endpoint}/update/events", s.updateEvents)
+	// Update campaigns (campaigns.go).
+	mux.HandleFunc("POST /api/v1/campaigns/plan", s.planCampaign)
+	mux.HandleFunc("POST /api/v1/campaigns", s.createCampaign)
+	mux.HandleFunc("GET /api/v1/campaigns", s.listCampaigns)
+	mux.HandleFunc("GET /api/v1/campaigns/{id}", s.showCampaign)
+	mux.HandleFunc("POST /api/v1/campaigns/{id}/start", s.campaignAction(Campaigns.Start))
+	mux.HandleFunc("POST /api/v1/campaigns/{id}/pause", s.campaignAction(Campaigns.Pause))
+	mux.HandleFunc("POST /api/v1/campaigns/{id}/resume", s.campaignAction(Campaigns.Resume))
+	mux.HandleFunc("POST /api/v1/campaigns/{id}/cancel", s.campaignAction(Campaigns.Cancel))
+	mux.HandleFunc("GET /api/v1/campaigns/{id}/events", s.campaignEvents)
 	// Profiles for operators chasing memory or CPU in the field; behind the
 	// token like everything but /healthz.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -72,6 +72,11 @@ type Config struct {
 	// (default 93 s, MAX_TRANSMIT_WAIT). After three in a row the device
 	// connects again.
 	BlockTimeout time.Duration
+	// RegTimeout bounds a Register or registration Update (default 2
+	// min). When an Update fails, the device takes the DTLS session for
+	// lost (a server restart, a NAT that forgot it), connects again and
+	// registers.
+	RegTimeout time.Duration
 	// Battery is /3/0/9 in percent (default 90); below MinBattery the
 	// device defers updates (result 11).
 	Battery, MinBattery int
@@ -124,6 +129,9 @@ func (c *Config) defaults() error {
 	}
 	if c.BlockTimeout <= 0 {
 		c.BlockTimeout = 93 * time.Second
+	}
+	if c.RegTimeout <= 0 {
+		c.RegTimeout = 2 * time.Minute
 	}
 	if c.Battery == 0 {
 		c.Battery = 90
@@ -302,14 +310,15 @@ func (d *Device) life(ctx context.Context) (string, error) {
 			return reason, nil
 		case <-timer.C:
 			d.radio.wake()
-			uctx, ucancel := context.WithTimeout(ctx, 2*time.Minute)
+			uctx, ucancel := context.WithTimeout(ctx, d.cfg.RegTimeout)
 			err := c.Update(uctx)
 			ucancel()
 			if err != nil {
-				d.log.Info().Err(err).Msg("update failed: registering again")
-				if err := d.register(ctx, c); err != nil {
-					return "", err
-				}
+				// Unanswered (the server lost the session: a restart) or
+				// refused (4.04: the registration expired): register again
+				// on a new session, as LwM2M clients do.
+				d.log.Info().Err(err).Msg("update failed: connecting and registering again")
+				return "registration update failed", nil
 			}
 			d.emit("updated", "")
 			timer.Reset(updateEvery)
@@ -385,7 +394,7 @@ func (d *Device) connect(ctx context.Context) (*client.Client, error) {
 }
 
 func (d *Device) register(ctx context.Context, c *client.Client) error {
-	rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	rctx, cancel := context.WithTimeout(ctx, d.cfg.RegTimeout)
 	defer cancel()
 	if err := c.Register(rctx); err != nil {
 		return err

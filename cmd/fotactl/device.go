@@ -37,19 +37,21 @@ func (c *cli) device(args []string) error {
 
 func (c *cli) deviceAdd(args []string) error {
 	cmd := c.command("device add",
-		"fotactl device add ENDPOINT [--psk-identity ID --psk-key HEX] [--tag KEY=VALUE]... [--link-mtu BYTES] [--replace] [--json]",
+		"fotactl device add ENDPOINT [--psk-identity ID --psk-key HEX] [--tag KEY=VALUE]... [--class C] [--link-mtu BYTES] [--replace] [--json]",
 		`Provision a device. A PSK device needs both --psk-identity and the key, in hex
 (--psk-key, or --psk-key-file to keep it out of the process list and shell
 history). A device without a PSK authenticates with an X.509 certificate whose
 Common Name is its endpoint name. --link-mtu is the IP MTU of the device's
 link: firmware blocks are sized to fit it (1358, 3GPP's recommendation, when
-unset; 680 gives 512-byte blocks).`)
+unset; 680 gives 512-byte blocks). --class is the device class, which images
+fit the device; without it, the class of its installed image counts.`)
 	identity := cmd.fs.String("psk-identity", "", "PSK identity: the `ID` the device sends in the DTLS handshake")
 	key := cmd.fs.String("psk-key", "", "pre-shared key in `HEX` (1 to 64 bytes)")
 	keyFile := cmd.fs.String("psk-key-file", "", "read the hex key from `FILE` ('-' for standard input)")
 	tags := tagFlag{}
 	cmd.fs.Var(tags, "tag", "tag the device with `KEY=VALUE` (repeatable)")
 	mtu := cmd.fs.Int("link-mtu", 0, "IP MTU of the device's link in `BYTES` (0: the server's default)")
+	class := cmd.fs.String("class", "", "the device `CLASS`: which firmware images fit it")
 	replace := cmd.fs.Bool("replace", false, "replace the device if it exists instead of failing")
 	asJSON := cmd.fs.Bool("json", false, "print the created device as JSON")
 	pos, err := cmd.parse(args, 1, 1, "ENDPOINT")
@@ -73,7 +75,7 @@ unset; 680 gives 512-byte blocks).`)
 	if err != nil {
 		return err
 	}
-	req := api.DeviceRequest{Endpoint: endpoint, PSKIdentity: *identity, PSKKey: *key, Tags: tags, LinkMTU: *mtu}
+	req := api.DeviceRequest{Endpoint: endpoint, PSKIdentity: *identity, PSKKey: *key, Tags: tags, LinkMTU: *mtu, Class: *class}
 	method, path := http.MethodPost, "/api/v1/devices"
 	if *replace {
 		method, path = http.MethodPut, devicePath(endpoint)
@@ -92,6 +94,9 @@ unset; 680 gives 512-byte blocks).`)
 	how := "PSK identity " + v.PSKIdentity
 	if v.PSKIdentity == "" {
 		how = "no PSK: X.509 or NoSec"
+	}
+	if v.Class != "" {
+		how += ", class " + v.Class
 	}
 	fmt.Fprintf(c.stdout, "device %s provisioned (%s)\n", v.Endpoint, how)
 	return nil
@@ -139,11 +144,31 @@ func (c *cli) deviceList(args []string) error {
 		fmt.Fprintln(c.stdout, "No devices. Add one with 'fotactl device add ENDPOINT --psk-identity ID --psk-key HEX'.")
 		return nil
 	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ENDPOINT\tPSK IDENTITY\tREGISTERED\tVERSION\tBINDING\tADDRESS\tLAST SEEN\tTAGS")
+	// The class and firmware columns appear when some device has them.
+	var classes, firmware bool
 	for _, d := range list.Devices {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			d.Endpoint, dash(d.PSKIdentity), yesNo(d.Registered), dash(d.LwM2MVersion), dash(d.Binding),
+		classes = classes || d.Class != ""
+		firmware = firmware || d.FirmwareVersion != ""
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprint(tw, "ENDPOINT\tPSK IDENTITY")
+	if classes {
+		fmt.Fprint(tw, "\tCLASS")
+	}
+	if firmware {
+		fmt.Fprint(tw, "\tFIRMWARE")
+	}
+	fmt.Fprintln(tw, "\tREGISTERED\tVERSION\tBINDING\tADDRESS\tLAST SEEN\tTAGS")
+	for _, d := range list.Devices {
+		fmt.Fprintf(tw, "%s\t%s", d.Endpoint, dash(d.PSKIdentity))
+		if classes {
+			fmt.Fprintf(tw, "\t%s", dash(d.Class))
+		}
+		if firmware {
+			fmt.Fprintf(tw, "\t%s", dash(d.FirmwareVersion))
+		}
+		fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			yesNo(d.Registered), dash(d.LwM2MVersion), dash(d.Binding),
 			dash(d.Address), c.ago(d.LastSeen), dash(formatTags(d.Tags)))
 	}
 	return tw.Flush()
@@ -180,7 +205,13 @@ func (c *cli) deviceShow(args []string) error {
 		if d.LinkMTU != 0 {
 			row("Link MTU", fmt.Sprintf("%d bytes", d.LinkMTU))
 		}
+		if d.Class != "" {
+			row("Class", d.Class)
+		}
 		row("Created", c.when(d.CreatedAt))
+	}
+	if d.FirmwareVersion != "" {
+		row("Firmware", d.FirmwareVersion+" (as last reported)")
 	}
 	row("Registered", yesNo(d.Registered))
 	if d.Registered {

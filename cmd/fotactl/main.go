@@ -1,8 +1,8 @@
 // Command fotactl manages a fotad server through its HTTP API: provision
 // devices, list and inspect them and their registrations, read, write,
 // execute and observe resources on registered devices, manage firmware
-// images, signed packages and the signing key, and update devices'
-// firmware.
+// images, signed packages and the signing key, update devices' firmware,
+// and run update campaigns over many devices.
 //
 //	fotactl [--server URL] [--token TOKEN] [--data DIR] NOUN VERB [ARGS] [FLAGS]
 //
@@ -57,7 +57,7 @@ Usage:
   fotactl [global flags] COMMAND [ARGS] [FLAGS]
 
 Commands:
-  device add ENDPOINT [--psk-identity ID --psk-key HEX] [--tag KEY=VALUE]...
+  device add ENDPOINT [--psk-identity ID --psk-key HEX] [--tag KEY=VALUE]... [--class C]
                               provision a device (--replace to overwrite one)
   device list [--json]        list provisioned devices and their registration state
   device show ENDPOINT [--json]
@@ -82,6 +82,17 @@ Commands:
                               --watch follows it until it ends
   update cancel ENDPOINT [--json]
                               stop a device's update
+  campaign plan SPEC-FLAGS [--json]
+                              dry run: each device's wave and package (delta, full or
+                              skip), bytes against full images only, airtime per link
+  campaign create SPEC-FLAGS [--start] [--json]
+                              store a campaign (and start it); prints its ID
+  campaign list [--json]      list campaigns with their state and progress
+  campaign show ID [--devices] [--json]
+                              state, waves, devices by state, bytes, failures
+  campaign start|pause|resume|cancel ID [--json]
+                              change a campaign's state
+  campaign watch ID [--json]  follow a campaign until it ends: exit 0 done, 1 cancelled
   key gen [--out FILE] [--force]
                               make a package signing key here (mode 0600); prints the public key
   key show [--json]           print the public key fotad signs packages with (PEM)
@@ -90,6 +101,12 @@ Commands:
   delta apply --old OLD --patch PATCH --out NEW [--new-sha256 HEX]
                               rebuild an image and check its digest
   version                     print the version of fotactl
+
+Campaign SPEC-FLAGS: --image V, a selection (--endpoint EP... --class C --version V...
+--tag KEY[=VALUE]... --all), [--file SPEC.json] [--name S] [--wave N|P%[,soak=D]]...
+[--max-concurrent N] [--per-tag KEY=N]... [--bytes-per-hour SIZE] [--window HH:MM-HH:MM]
+[--max-failures N] [--max-failure-percent X] [--retries N] [--full] [--push]
+[--block-size N] [--asleep-wait D] [--deadline D]; see 'fotactl campaign plan -h'.
 
 Device operations (--json prints the API's JSON; --wait D waits up to D for a
 sleeping device, default 1m, then leaves the operation queued; --async queues it
@@ -151,6 +168,8 @@ func (c *cli) run(args []string) int {
 		err = c.deltaCmd(rest)
 	case "update", "updates":
 		err = c.updateCmd(rest)
+	case "campaign", "campaigns":
+		err = c.campaignCmd(rest)
 	case "read", "write", "exec", "execute", "discover", "attrs", "create", "delete":
 		err = c.opCommand(noun, rest)
 	case "observe":

@@ -326,15 +326,17 @@ func shortDuration(seconds int64) string {
 	}
 }
 
-// sizeText is a byte count for a person: 812 B, 4.8 KiB, 1.2 MiB.
+// sizeText is a byte count for a person: 812 B, 4.8 KiB, 1.2 MiB, 2.3 GiB.
 func sizeText(n int64) string {
 	switch {
 	case n < 1<<10:
 		return fmt.Sprintf("%d B", n)
 	case n < 1<<20:
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	default:
+	case n < 1<<30:
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	default:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 	}
 }
 

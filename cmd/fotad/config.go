@@ -14,7 +14,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/fotahub/fota/coap"
+	"github.com/fotahub/fota/delivery/campaign"
 	"github.com/fotahub/fota/delivery/firmware"
+	"github.com/fotahub/fota/simulator/link"
 )
 
 // fileConfig is fotad's YAML configuration (configs/fotad.yaml documents
@@ -28,6 +30,16 @@ type fileConfig struct {
 	CoAP             coapConfig     `yaml:"coap"`
 	LwM2M            lwm2mConfig    `yaml:"lwm2m"`
 	Delivery         deliveryConfig `yaml:"delivery"`
+	Campaigns        campaignConfig `yaml:"campaigns"`
+}
+
+type campaignConfig struct {
+	// PlanLinks are the link profiles a campaign plan estimates airtime
+	// on (built-in simulator profiles; default wifi, catm1, nbiot).
+	PlanLinks []string `yaml:"plan_links"`
+	// Tick is how often the scheduler looks at running campaigns
+	// (default 1 s).
+	Tick time.Duration `yaml:"tick"`
 }
 
 type apiConfig struct {
@@ -153,6 +165,11 @@ func (c *fileConfig) validate() error {
 		return errors.New("config: lwm2m.max_queued must be at least 1")
 	case c.Delivery.UpdateDeadline < 0 || c.Delivery.RebootTimeout < 0 || c.Delivery.RetryBackoff < 0:
 		return errors.New("config: delivery.update_deadline, reboot_timeout and retry_backoff must not be negative")
+	case c.Campaigns.Tick < 0:
+		return errors.New("config: campaigns.tick is negative")
+	}
+	if _, err := c.Campaigns.links(); err != nil {
+		return err
 	}
 	for class, mtu := range c.Delivery.ClassLinkMTU {
 		if mtu < 256 || mtu > 65535 {
@@ -166,6 +183,24 @@ func (c *fileConfig) validate() error {
 		return err
 	}
 	return nil
+}
+
+// links returns the plan's link profiles.
+func (c *campaignConfig) links() ([]campaign.Link, error) {
+	names := c.PlanLinks
+	if len(names) == 0 {
+		names = []string{"wifi", "catm1", "nbiot"}
+	}
+	var out []campaign.Link
+	for _, n := range names {
+		p, ok := link.Lookup(n)
+		if !ok {
+			return nil, fmt.Errorf("config: campaigns.plan_links: no built-in link profile %q", n)
+		}
+		out = append(out, campaign.Link{Name: p.Name, RateDown: p.Down.Rate, RateUp: p.Up.Rate,
+			RTT: p.Up.Delay + p.Down.Delay, MTU: p.Down.MTU})
+	}
+	return out, nil
 }
 
 // transport turns the file's coap section into a coap.Config over the

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fotahub/fota/api"
 	"github.com/fotahub/fota/coap"
+	"github.com/fotahub/fota/delivery/campaign"
 	"github.com/fotahub/fota/delivery/firmware"
 	"github.com/fotahub/fota/delivery/update"
 	"github.com/fotahub/fota/lwm2m"
@@ -27,16 +28,22 @@ const dbFile = "fota.db"
 // daemon is a running fotad: the store, the registry, the CoAP server and
 // the API server, wired together.
 type daemon struct {
-	log      zerolog.Logger
-	db       *store.DB
-	registry *lwm2m.Registry
-	ops      *lwm2m.Operator
-	firmware *firmware.Service
-	updates  *update.Driver
-	coap     *coap.Server
-	http     *http.Server
-	apiLn    net.Listener
-	token    string
+	log       zerolog.Logger
+	db        *store.DB
+	registry  *lwm2m.Registry
+	ops       *lwm2m.Operator
+	firmware  *firmware.Service
+	updates   *update.Driver
+	inventory *lwm2m.Inventory
+	campaigns *campaign.Manager
+	// stopCampaigns ends the scheduler before the driver closes, so that
+	// no update starts on the way down; campaignsDone closes when it has.
+	stopCampaigns context.CancelFunc
+	campaignsDone chan struct{}
+	coap          *coap.Server
+	http          *http.Server
+	apiLn         net.Listener
+	token         string
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -73,23 +80,38 @@ func start(cfg fileConfig, log zerolog.Logger) (d *daemon, err error) {
 		AwakeTime:   cfg.LwM2M.AwakeTime,
 		QueueExpiry: cfg.LwM2M.QueueExpiry,
 		MaxQueued:   cfg.LwM2M.MaxQueued,
-		Logger:      log,
+		// Set before any device can register: the CoAP server starts below.
+		Registered: func(reg lwm2m.Registration, update bool) { d.inventory.Registered(reg, update) },
+		Logger:     log,
 	})
+	d.inventory = lwm2m.NewInventory(d.ops, d.db, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	if err = d.registry.Load(ctx); err != nil {
 		return d, fmt.Errorf("load registrations: %w", err)
 	}
+	if err = d.inventory.Load(ctx); err != nil {
+		return d, fmt.Errorf("load device info: %w", err)
+	}
 	if err = d.startCoAP(cfg, log); err != nil {
 		return d, err
 	}
 	d.startUpdates(cfg, log)
+	if err = d.startCampaigns(ctx, cfg, log); err != nil {
+		return d, err
+	}
 	if err = d.startAPI(cfg, log); err != nil {
 		return d, err
 	}
 	if err = d.updates.Resume(ctx); err != nil {
 		return d, err
 	}
+	cctx, stop := context.WithCancel(ctx)
+	d.stopCampaigns, d.campaignsDone = stop, make(chan struct{})
+	d.goRun(func() error {
+		defer close(d.campaignsDone)
+		return d.campaigns.Run(cctx)
+	})
 	d.goRun(func() error { return d.registry.Run(ctx) })
 	d.goRun(func() error { return d.coap.Serve(ctx) })
 	d.goRun(func() error {
@@ -121,6 +143,27 @@ func (d *daemon) startUpdates(cfg fileConfig, log zerolog.Logger) {
 		RebootTimeout: dc.RebootTimeout, Retries: dc.Retries, RetryBackoff: dc.RetryBackoff,
 		BlockSize: d.blockSize(dc), Logger: log})
 }
+
+// startCampaigns makes the campaign manager and loads the stored
+// campaigns; start runs its scheduler once the driver has resumed.
+func (d *daemon) startCampaigns(ctx context.Context, cfg fileConfig, log zerolog.Logger) error {
+	links, err := cfg.Campaigns.links()
+	if err != nil {
+		return err
+	}
+	d.campaigns = campaign.New(campaign.Config{Store: d.db, Updates: d.updates, Devices: d.db,
+		Fleet: fleet{d.inventory, d.ops}, Packages: d.firmware, BlockSize: d.blockSize(cfg.Delivery),
+		Links: links, Tick: cfg.Campaigns.Tick, Logger: log})
+	return d.campaigns.Load(ctx)
+}
+
+// fleet tells campaigns what devices run and whether they are reachable.
+type fleet struct {
+	*lwm2m.Inventory
+	ops *lwm2m.Operator
+}
+
+func (f fleet) Reachable(ep string) bool { return f.ops.Reachable(ep) }
 
 // blockSize sizes a device's blocks for its link MTU: the device's own,
 // else its class's, else the configured default.
@@ -211,6 +254,8 @@ func (d *daemon) startAPI(cfg fileConfig, log zerolog.Logger) error {
 		Transport:     d.coap,
 		Operations:    api.OperatorOperations(d.ops),
 		Updates:       d.updates,
+		Campaigns:     d.campaigns,
+		Inventory:     d.inventory,
 		Images:        d.firmware,
 		Packages:      d.firmware,
 		Token:         token,
@@ -265,8 +310,12 @@ func (d *daemon) wait(ctx context.Context) error {
 // store, so that nothing acknowledged is lost.
 func (d *daemon) shutdown(ctx context.Context) error {
 	var errs []error
+	d.stopScheduler()
 	if d.updates != nil {
 		d.updates.Close() // updates stop where they are; the next start resumes them
+	}
+	if d.inventory != nil {
+		d.inventory.Close()
 	}
 	if d.http != nil {
 		errs = append(errs, d.http.Shutdown(ctx))
@@ -280,9 +329,21 @@ func (d *daemon) shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// stopScheduler stops the campaign scheduler and waits for it.
+func (d *daemon) stopScheduler() {
+	if d.stopCampaigns != nil {
+		d.stopCampaigns()
+		<-d.campaignsDone
+	}
+}
+
 func (d *daemon) close() {
+	d.stopScheduler()
 	if d.updates != nil {
 		d.updates.Close()
+	}
+	if d.inventory != nil {
+		d.inventory.Close()
 	}
 	if d.cancel != nil {
 		d.cancel()

@@ -49,7 +49,7 @@ func startServer(t testing.TB, mutate func(*fileConfig)) *testServer {
 
 func (s *testServer) start() {
 	s.t.Helper()
-	d, err := start(s.cfg, zerolog.New(zerolog.NewTestWriter(s.t)).Level(zerolog.InfoLevel))
+	d, err := start(s.cfg, zerolog.New(zerolog.NewTestWriter(s.t)).Level(zerolog.InfoLevel).With().Timestamp().Logger())
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -44,6 +44,10 @@ var layering = []struct{ from, to, why string }{
 	{"delivery", "store", "delivery/firmware declares the store interfaces it needs; store implements them"},
 	{"delivery", "api", "the API is built on the delivery packages, not the other way round"},
 	{"delivery", "cmd", "commands only wire packages together"},
+	{"delivery", "simulator", "the server does not depend on the device simulator; fotad passes in what a plan needs"},
+	{"api", "simulator", "the server does not depend on the device simulator"},
+	{"lwm2m", "simulator", "the server does not depend on the device simulator"},
+	{"coap", "simulator", "the server does not depend on the device simulator"},
 }
 
 func TestImportRules(t *testing.T) {

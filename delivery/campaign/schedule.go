@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fotahub/fota/delivery/firmware"
 	"github.com/fotahub/fota/delivery/update"
 	"github.com/fotahub/fota/lwm2m"
 )
@@ -188,14 +189,20 @@ func (m *Manager) advance(e *entry, now time.Time) {
 				Int("failed", counts[w][TargetFailed]).Int("pending", counts[w][TargetPending]).Msg("campaign wave settled")
 		}
 	}
-	left := 0
+	left, failed := 0, 0
 	for _, t := range c.Targets {
 		if !t.State.Finished() {
 			left++
 		}
+		if t.State == TargetFailed {
+			failed++
+		}
 	}
 	if left == 0 && (c.State == Running || c.State == Paused) {
 		c.State, c.Ended, c.Reason = Done, now, ""
+		if failed > 0 {
+			c.Reason = fmt.Sprintf("%d of %d devices failed", failed, len(c.Targets))
+		}
 		e.headerDirty = true
 		m.log.Info().Str("campaign", c.ID).Msg("campaign done")
 	}
@@ -331,12 +338,16 @@ func (m *Manager) startTarget(ctx context.Context, e *entry, i int) {
 	tt := &e.c.Targets[i]
 	e.dirty[i] = true
 	switch {
-	case errors.Is(err, lwm2m.ErrNotRegistered), errors.Is(err, update.ErrBusy):
-		// It went away, or someone updates it by hand: try later.
+	case errors.Is(err, firmware.ErrNotFound):
+		// The image was removed: this device cannot be updated.
+		tt.State, tt.Reason, tt.Ended = TargetFailed, err.Error(), m.cfg.Now()
+		m.log.Warn().Str("campaign", e.c.ID).Str("endpoint", t.Endpoint).Err(err).Msg("campaign device not started")
+	case errors.Is(err, lwm2m.ErrNotRegistered), errors.Is(err, update.ErrBusy), ctx.Err() != nil:
+		// It went away, someone updates it by hand, or fotad stops: later.
 		tt.State, tt.Started = TargetPending, time.Time{}
 		m.log.Debug().Str("campaign", e.c.ID).Str("endpoint", t.Endpoint).Err(err).Msg("campaign device waits")
 	default:
-		tt.State, tt.Reason, tt.Ended = TargetFailed, err.Error(), m.cfg.Now()
-		m.log.Warn().Str("campaign", e.c.ID).Str("endpoint", t.Endpoint).Err(err).Msg("campaign device not started")
+		tt.State, tt.Started = TargetPending, time.Time{}
+		m.log.Warn().Str("campaign", e.c.ID).Str("endpoint", t.Endpoint).Err(err).Msg("campaign device not started: trying again")
 	}
 }

@@ -1,0 +1,225 @@
+package main
+
+// BenchmarkCampaign runs one campaign over a fleet of simulated devices
+// and measures what it costs the server and how long it takes. fotad runs
+// as a child process (see BenchmarkConcurrentDownloads), the devices in
+// this process, each behind its own link relay with a built-in profile and
+// its random loss. Run it with:
+//
+//	go test -run '^$' -bench Campaign -benchtime 1x -timeout 60m ./cmd/fotad/
+//
+// The fleet (FOTA_CAMPAIGN_N devices, default 1000) runs v5.bin ("1.0.0")
+// and is updated to v6.bin ("2.0.0"): 381 KB of Cortex-M4 firmware whose
+// delta is about 2.4 KB. Links cycle catm1, nbiot, catm1, wifi, catm1 (60 %
+// catm1, 20 % nbiot, 20 % wifi); every 50th device runs an image fotad does
+// not know (an unknown precursor) and is put on wifi, since it gets the
+// full image. The campaign: waves of 1 % and 10 % with 10 s of soak, then
+// the rest; at most FOTA_CAMPAIGN_CONCURRENT (default 200) updates at once.
+//
+// Reported: the total time from start to done; the plan's estimate; the
+// child's peak RSS (VmHWM) and its RSS with the fleet registered and idle;
+// CPU time over the campaign; bytes served against the full-image-only
+// baseline (every device sent the full image).
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/fotahub/fota/delivery/campaign"
+	"github.com/fotahub/fota/simulator"
+	"github.com/fotahub/fota/simulator/link"
+)
+
+func BenchmarkCampaign(b *testing.B) {
+	if _, err := os.Stat(corpus + "v6.bin"); err != nil {
+		b.Skip("needs v5.bin and v6.bin (delivery/delta/testdata/firmware/build.sh)")
+	}
+	n := dlEnvInt(b, "FOTA_CAMPAIGN_N", 1000)
+	for range b.N {
+		benchCampaign(b, n, dlEnvInt(b, "FOTA_CAMPAIGN_CONCURRENT", 200))
+	}
+}
+
+var cbProfiles = []string{"catm1", "nbiot", "catm1", "wifi", "catm1"}
+
+func benchCampaign(b *testing.B, n, concurrent int) {
+	b.StopTimer()
+	old, next := readCorpus(b, "v5"), readCorpus(b, "v6")
+	unknown := append([]byte("an image fotad never saw"), old...)
+	c := startDLChild(b)
+	for _, im := range []struct {
+		data    []byte
+		version string
+	}{{old, "1.0.0"}, {next, "2.0.0"}} {
+		if code, body := c.do(b, "POST", "/api/v1/images?version="+im.version+"&class=m4", im.data); code != http.StatusCreated {
+			b.Fatalf("add image %s: HTTP %d %s", im.version, code, body)
+		}
+	}
+	dlParallel(b, n, 8, func(i int) error {
+		ep, id, key := dlPSK(i)
+		body, _ := json.Marshal(map[string]any{"endpoint": ep, "psk_identity": id, "psk_key": hex.EncodeToString([]byte(key)),
+			"tags": map[string]string{"link": cbProfile(i)}})
+		if code, resp := c.do(b, "POST", "/api/v1/devices", body); code != http.StatusCreated {
+			return fmt.Errorf("provision %s: HTTP %d %s", ep, code, resp)
+		}
+		return nil
+	})
+
+	server, err := net.ResolveUDPAddr("udp", c.coaps)
+	if err != nil {
+		b.Fatal(err)
+	}
+	devLog, err := os.Create(filepath.Join(b.TempDir(), "devices.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer devLog.Close()
+	logger := zerolog.New(devLog).Level(zerolog.WarnLevel).With().Timestamp().Logger()
+	ctx, cancel := context.WithCancel(context.Background())
+	var running sync.WaitGroup
+	devs := make([]*simulator.Device, n)
+	relays := make([]*link.Relay, n)
+	b.Cleanup(func() {
+		cancel()
+		running.Wait()
+		for _, r := range relays {
+			if r != nil {
+				_ = r.Close()
+			}
+		}
+	})
+	for i := range devs {
+		prof, _ := link.Lookup(cbProfile(i))
+		if relays[i], err = link.NewRelay(server, prof, uint64(i)+1); err != nil {
+			b.Fatalf("relay %d: %v", i, err)
+		}
+		ep, id, key := dlPSK(i)
+		fw, version := old, "1.0.0"
+		if i%50 == 0 {
+			fw, version = unknown, "0.9.0"
+		}
+		devs[i], err = simulator.New(simulator.Config{Endpoint: ep, PSKIdentity: id, PSKKey: []byte(key),
+			Server: relays[i].Addr().String(), Firmware: fw, FirmwareVersion: version, Sequence: 1,
+			Class: "m4", TrustKey: c.trust, BlockSize: 1024, SlotSize: len(next) + 64<<10,
+			Lifetime: 30 * time.Minute, Logger: logger})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	t0 := time.Now()
+	sem := make(chan struct{}, 50)
+	for _, d := range devs {
+		sem <- struct{}{}
+		running.Add(1)
+		go func() {
+			defer running.Done()
+			_ = d.Run(ctx)
+		}()
+		go func() {
+			defer func() { <-sem }()
+			for deadline := time.Now().Add(3 * time.Minute); !d.Status().Registered && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+	}
+	waitWithin(b, "every device registered", 10*time.Minute, func() bool {
+		return int(c.metrics(b)["fota_registrations"]) == n
+	})
+	b.Logf("%d devices registered in %v", n, time.Since(t0).Round(time.Second))
+
+	spec := campaign.Spec{Name: "bench", Image: "2.0.0", Select: campaign.Selection{All: true},
+		Waves:  []campaign.Wave{{Percent: 1, Soak: campaign.Duration(10 * time.Second)}, {Percent: 10, Soak: campaign.Duration(10 * time.Second)}},
+		Limits: campaign.Limits{MaxConcurrent: concurrent}, Failure: campaign.FailurePolicy{MaxFailurePercent: 10}}
+	var plan campaign.Plan
+	waitWithin(b, "the inventory knows every device's version", 5*time.Minute, func() bool {
+		body, _ := json.Marshal(spec)
+		code, resp := c.do(b, "POST", "/api/v1/campaigns/plan", body)
+		if code != http.StatusOK || json.Unmarshal(resp, &plan) != nil {
+			b.Fatalf("plan: HTTP %d %s", code, resp)
+		}
+		return plan.Delta+plan.Full == n && plan.Full == (n+49)/50
+	})
+	for _, a := range plan.Airtime {
+		b.Logf("plan over %s: %d-byte blocks, %v per device, %v in all (full images: %v)",
+			a.Link, a.BlockSize, a.PerDevice.Round(time.Millisecond), a.Total.Round(time.Second), a.FullOnly.Round(time.Second))
+	}
+	body, _ := json.Marshal(spec)
+	code, resp := c.do(b, "POST", "/api/v1/campaigns", body)
+	var created struct {
+		Campaign campaign.Campaign `json:"campaign"`
+	}
+	if code != http.StatusCreated || json.Unmarshal(resp, &created) != nil {
+		b.Fatalf("create: HTTP %d %s", code, resp)
+	}
+	id := created.Campaign.ID
+
+	time.Sleep(5 * time.Second)
+	idleRSS := c.rss(b)
+	cpu0 := c.cpu(b)
+	start := time.Now()
+	b.StartTimer()
+	if code, resp := c.do(b, "POST", "/api/v1/campaigns/"+id+"/start", nil); code != http.StatusOK {
+		b.Fatalf("start: HTTP %d %s", code, resp)
+	}
+	var p campaign.Progress
+	var peakRSS int64
+	for {
+		time.Sleep(time.Second)
+		code, resp := c.do(b, "GET", "/api/v1/campaigns/"+id, nil)
+		var view struct {
+			Progress campaign.Progress `json:"progress"`
+		}
+		if code != http.StatusOK || json.Unmarshal(resp, &view) != nil {
+			b.Fatalf("campaign: HTTP %d %s", code, resp)
+		}
+		p = view.Progress
+		rss, hwm := c.memory(b)
+		peakRSS = max(peakRSS, rss, hwm)
+		if p.State.Finished() || p.State == campaign.Paused {
+			break
+		}
+		if time.Since(start) > 50*time.Minute {
+			b.Fatalf("campaign not done after 50 min: %v", p.Counts)
+		}
+	}
+	b.StopTimer()
+	total := time.Since(start)
+	cpu := c.cpu(b) - cpu0
+	if p.State != campaign.Done || p.Counts[campaign.TargetDone] != n {
+		b.Fatalf("campaign %s (%s): %v; failures %+v", p.State, p.Reason, p.Counts, p.Failures)
+	}
+	served := float64(p.BytesServed)
+	b.ReportMetric(total.Seconds(), "total-s")
+	b.ReportMetric(float64(peakRSS)/(1<<20), "peak-rss-MiB")
+	b.ReportMetric(float64(idleRSS)/(1<<20), "idle-rss-MiB")
+	b.ReportMetric(cpu.Seconds(), "cpu-s")
+	b.ReportMetric(served/(1<<20), "served-MiB")
+	b.ReportMetric(float64(p.BytesBaseline)/(1<<20), "full-only-MiB")
+	b.ReportMetric(100*(1-served/float64(p.BytesBaseline)), "saved-%")
+	b.Logf("%d devices done in %v (peak %d at once); fotad peak RSS %s (idle with the fleet registered %s), CPU %v (%.0f%% of one core); "+
+		"served %s against %s full-only (%.1f %% saved)", n, total.Round(time.Second), p.PeakRunning, dlMiB(peakRSS), dlMiB(idleRSS),
+		cpu.Round(time.Millisecond), 100*cpu.Seconds()/total.Seconds(), dlMiB(p.BytesServed), dlMiB(p.BytesBaseline),
+		100*(1-served/float64(p.BytesBaseline)))
+	for _, w := range p.Waves {
+		b.Logf("wave %d: %d devices, opened %s, settled %s", w.Index, w.Size, w.Opened.Sub(start).Round(time.Second),
+			w.Settled.Sub(start).Round(time.Second))
+	}
+}
+
+func cbProfile(i int) string {
+	if i%50 == 0 {
+		return "wifi"
+	}
+	return cbProfiles[i%len(cbProfiles)]
+}
