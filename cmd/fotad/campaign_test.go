@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -411,6 +412,19 @@ func (m *campaignMonitor) waitFor(what string, within time.Duration, cond func(c
 			return p
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// What was stuck, for the one who reads the failure.
+	var stacks strings.Builder
+	_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+	m.t.Logf("goroutines:\n%s", stacks.String())
+	if c, err := m.s.d.campaigns.Get(m.id); err == nil {
+		for _, tg := range c.Targets {
+			if !tg.State.Finished() {
+				u, _ := m.s.d.updates.Status(tg.Endpoint)
+				m.t.Logf("%s: %s since %v; update %s, result %d, executed %v; queue %d", tg.Endpoint, tg.State, tg.Started,
+					u.Phase, u.Result, u.Executed, len(m.s.d.ops.Queue(tg.Endpoint)))
+			}
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
