@@ -144,6 +144,10 @@ func (m *Manager) Plan(ctx context.Context, spec Spec) (Plan, error) {
 			p.add(row)
 		}
 	}
+	// Within a wave devices go in endpoint order, as the campaign runs them.
+	slices.SortStableFunc(p.Devices, func(a, b PlanDevice) int {
+		return cmp.Or(cmp.Compare(a.Wave, b.Wave), cmp.Compare(a.Endpoint, b.Endpoint))
+	})
 	p.Airtime = m.airtime(p.Devices, spec.Delivery.BlockSize)
 	return p, nil
 }

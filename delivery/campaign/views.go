@@ -12,7 +12,7 @@ type Plan struct {
 	Image   string `json:"image"`
 	Version string `json:"version"`
 	Class   string `json:"class"`
-	// Devices in rollout order.
+	// Devices in rollout order: by wave, then endpoint.
 	Devices []PlanDevice `json:"devices"`
 	Waves   []int        `json:"waves"` // devices per wave
 	Delta   int          `json:"delta"` // devices that would get a delta
