@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -235,49 +234,12 @@ func (s *Server) campaignEvents(w http.ResponseWriter, r *http.Request) {
 		s.campaignError(w, r, err)
 		return
 	}
-	ctx, cancel := s.longRequest(w, r)
-	defer cancel()
-
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	w.WriteHeader(http.StatusOK)
-	st := &stream{w: w, rc: http.NewResponseController(w)}
-
-	poll := time.NewTicker(s.campaignPoll)
-	defer poll.Stop()
-	var last []byte
-	lastWrite := time.Now()
-	for {
-		b, err := marshalNoEscape(p)
-		if err != nil {
-			return
-		}
-		if !bytes.Equal(b, last) {
-			last = b
-			if st.event("progress", p) != nil {
-				return
+	s.pollStream(w, r, "progress", s.campaignPoll, func(first bool) (any, any, bool, bool) {
+		if !first {
+			if p, err = campaigns.Progress(id); err != nil {
+				return nil, nil, false, false // the campaign is gone
 			}
-			lastWrite = time.Now()
 		}
-		if p.State.Finished() {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-poll.C:
-		}
-		if time.Since(lastWrite) >= updateKeepAlive {
-			if st.comment("keep-alive") != nil {
-				return
-			}
-			lastWrite = time.Now()
-		}
-		if p, err = campaigns.Progress(id); err != nil {
-			return // the campaign is gone
-		}
-	}
+		return p, p, p.State.Finished(), true
+	})
 }

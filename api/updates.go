@@ -351,6 +351,27 @@ func (s *Server) updateEvents(w http.ResponseWriter, r *http.Request) {
 		noUpdate(w, ep)
 		return
 	}
+	s.pollStream(w, r, "update", s.updatePoll, func(first bool) (any, any, bool, bool) {
+		if !first {
+			if u, ok = updates.Status(ep); !ok {
+				return nil, nil, false, false // the update is gone
+			}
+		}
+		v := s.updateView(u)
+		key := v
+		key.ElapsedS, key.ETAS = 0, nil
+		return v, key, u.Phase.Finished(), true
+	})
+}
+
+// pollStream answers a request with Server-Sent Events named name: it
+// calls next every poll and sends the value it returns whenever key (the
+// value without what moves with the clock) changed, until next reports
+// the value finished (after sending it) or gone, the client goes away or
+// StopStreams. After updateKeepAlive without an event it sends a comment,
+// so that proxies keep the connection.
+func (s *Server) pollStream(w http.ResponseWriter, r *http.Request, name string, poll time.Duration,
+	next func(first bool) (v, key any, finished, ok bool)) {
 	ctx, cancel := s.longRequest(w, r)
 	defer cancel()
 
@@ -362,41 +383,39 @@ func (s *Server) updateEvents(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	st := &stream{w: w, rc: http.NewResponseController(w)}
 
-	poll := time.NewTicker(s.updatePoll)
-	defer poll.Stop()
-	var last []byte // the last event's view without the clock-bound fields
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	var last []byte
 	lastWrite := time.Now()
-	for {
-		v := s.updateView(u)
-		key := v
-		key.ElapsedS, key.ETAS = 0, nil
+	for first := true; ; first = false {
+		v, key, finished, ok := next(first)
+		if !ok {
+			return
+		}
 		b, err := marshalNoEscape(key)
 		if err != nil {
 			return
 		}
 		if !bytes.Equal(b, last) {
 			last = b
-			if st.event("update", v) != nil {
+			if st.event(name, v) != nil {
 				return
 			}
 			lastWrite = time.Now()
 		}
-		if u.Phase.Finished() {
+		if finished {
 			return
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-poll.C:
+		case <-tick.C:
 		}
 		if time.Since(lastWrite) >= updateKeepAlive {
 			if st.comment("keep-alive") != nil {
 				return
 			}
 			lastWrite = time.Now()
-		}
-		if u, ok = updates.Status(ep); !ok {
-			return // the update is gone
 		}
 	}
 }

@@ -121,26 +121,7 @@ func benchCampaign(b *testing.B, n, concurrent int) {
 			b.Fatal(err)
 		}
 	}
-	t0 := time.Now()
-	sem := make(chan struct{}, 50)
-	for _, d := range devs {
-		sem <- struct{}{}
-		running.Add(1)
-		go func() {
-			defer running.Done()
-			_ = d.Run(ctx)
-		}()
-		go func() {
-			defer func() { <-sem }()
-			for deadline := time.Now().Add(3 * time.Minute); !d.Status().Registered && time.Now().Before(deadline); {
-				time.Sleep(50 * time.Millisecond)
-			}
-		}()
-	}
-	waitWithin(b, "every device registered", 10*time.Minute, func() bool {
-		return int(c.metrics(b)["fota_registrations"]) == n
-	})
-	b.Logf("%d devices registered in %v", n, time.Since(t0).Round(time.Second))
+	c.runFleet(ctx, b, devs, &running)
 
 	spec := campaign.Spec{Name: "bench", Image: "2.0.0", Select: campaign.Selection{All: true},
 		Waves:  []campaign.Wave{{Percent: 1, Soak: campaign.Duration(10 * time.Second)}, {Percent: 10, Soak: campaign.Duration(10 * time.Second)}},

@@ -207,28 +207,7 @@ func benchConcurrentDownloads(b *testing.B, n int) {
 			b.Fatal(err)
 		}
 	}
-	// Register at most 50 at a time: 1000 simultaneous handshakes on two
-	// shared cores would time out and retry.
-	t0 := time.Now()
-	sem := make(chan struct{}, 50)
-	for _, d := range devs {
-		sem <- struct{}{}
-		running.Add(1)
-		go func() {
-			defer running.Done()
-			_ = d.Run(ctx)
-		}()
-		go func() {
-			defer func() { <-sem }()
-			for deadline := time.Now().Add(2 * time.Minute); !d.Status().Registered && time.Now().Before(deadline); {
-				time.Sleep(50 * time.Millisecond)
-			}
-		}()
-	}
-	waitWithin(b, "every device registered", 5*time.Minute, func() bool {
-		return int(c.metrics(b)["fota_registrations"]) == n
-	})
-	b.Logf("%d devices registered in %v", n, time.Since(t0).Round(time.Millisecond))
+	c.runFleet(ctx, b, devs, &running)
 
 	// (a) Idle: N registered devices with live sessions, nothing running.
 	time.Sleep(10 * time.Second)
@@ -556,6 +535,34 @@ func dlParallel(b *testing.B, n, workers int, f func(i int) error) {
 	if err := <-errs; err != nil {
 		b.Fatal(err)
 	}
+}
+
+// runFleet runs the devices until ctx ends (running counts them) and
+// waits until fotad has every one registered. At most 50 register at a
+// time: 1000 simultaneous handshakes on two shared cores would time out
+// and retry.
+func (c *dlChild) runFleet(ctx context.Context, b *testing.B, devs []*simulator.Device, running *sync.WaitGroup) {
+	b.Helper()
+	t0 := time.Now()
+	sem := make(chan struct{}, 50)
+	for _, d := range devs {
+		sem <- struct{}{}
+		running.Add(1)
+		go func() {
+			defer running.Done()
+			_ = d.Run(ctx)
+		}()
+		go func() {
+			defer func() { <-sem }()
+			for deadline := time.Now().Add(2 * time.Minute); !d.Status().Registered && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+	}
+	waitWithin(b, "every device registered", 10*time.Minute, func() bool {
+		return int(c.metrics(b)["fota_registrations"]) == len(devs)
+	})
+	b.Logf("%d devices registered in %v", len(devs), time.Since(t0).Round(time.Millisecond))
 }
 
 // dlChild is fotad as a child process: this test binary run as fotad.
