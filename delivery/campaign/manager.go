@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -292,15 +293,22 @@ func (m *Manager) Cancel(ctx context.Context, id string) (Campaign, error) {
 	for _, ep := range running {
 		// The driver ends the update at once and then tells the device,
 		// which may sleep: do not hold the caller.
-		go func() {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
-			defer cancel()
-			if err := m.cfg.Updates.Cancel(cctx, ep); err != nil {
-				m.log.Warn().Err(err).Str("campaign", id).Str("endpoint", ep).Msg("update not cancelled on the device")
-			}
-		}()
+		go m.cancelUpdate(ctx, id, ep)
 	}
 	return c, err
+}
+
+// cancelUpdate cancels the campaign's update of ep on the driver and the
+// device.
+func (m *Manager) cancelUpdate(ctx context.Context, id, ep string) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+	defer cancel()
+	if u, ok := m.cfg.Updates.Status(ep); !ok || u.Campaign != id {
+		return // never started
+	}
+	if err := m.cfg.Updates.Cancel(cctx, ep); err != nil && !errors.Is(err, update.ErrNotRunning) {
+		m.log.Warn().Err(err).Str("campaign", id).Str("endpoint", ep).Msg("update not cancelled on the device")
+	}
 }
 
 // cancelTimeout bounds telling a device its update is cancelled.

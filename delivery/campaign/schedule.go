@@ -324,18 +324,28 @@ func (m *Manager) startTarget(ctx context.Context, e *entry, i int) {
 	}
 	m.mu.Lock()
 	t := e.c.Targets[i]
-	spec := e.c.Spec
+	spec, id, state := e.c.Spec, e.c.ID, e.c.State
 	m.mu.Unlock()
-	req := update.Request{Image: spec.Image, Full: spec.Delivery.Full, Push: spec.Delivery.Push,
-		BlockSize: spec.Delivery.BlockSize, Retries: spec.Failure.Retries, Campaign: e.c.ID}
-	_, err := m.cfg.Updates.Start(ctx, t.Endpoint, req)
-	if err == nil {
-		m.log.Info().Str("campaign", e.c.ID).Str("endpoint", t.Endpoint).Int("wave", t.Wave+1).Msg("campaign device starts")
-		return
+	if t.State != TargetRunning || state != Running {
+		return // cancelled or paused since pick
 	}
+	req := update.Request{Image: spec.Image, Full: spec.Delivery.Full, Push: spec.Delivery.Push,
+		BlockSize: spec.Delivery.BlockSize, Retries: spec.Failure.Retries, Campaign: id}
+	_, err := m.cfg.Updates.Start(ctx, t.Endpoint, req)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	tt := &e.c.Targets[i]
+	if err == nil {
+		m.log.Info().Str("campaign", id).Str("endpoint", t.Endpoint).Int("wave", t.Wave+1).Msg("campaign device starts")
+		if tt.State == TargetCancelled {
+			// Cancel came between the check above and Start.
+			go m.cancelUpdate(ctx, id, t.Endpoint)
+		}
+		return
+	}
+	if tt.State != TargetRunning {
+		return
+	}
 	e.dirty[i] = true
 	switch {
 	case errors.Is(err, firmware.ErrNotFound):
