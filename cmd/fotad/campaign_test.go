@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -14,7 +17,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/fotahub/fota/api"
 	"github.com/fotahub/fota/delivery/campaign"
+	"github.com/fotahub/fota/delivery/firmware"
 	"github.com/fotahub/fota/delivery/manifest"
 	"github.com/fotahub/fota/simulator"
 	"github.com/fotahub/fota/simulator/link"
@@ -466,4 +471,119 @@ func freeTCPPort(t *testing.T) string {
 	defer l.Close()
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return port
+}
+
+// TestCampaignSurvivesSIGKILL: fotad, as a child process, is killed with
+// SIGKILL in the middle of a campaign over 30 devices and started again on
+// the same data. Every device that had ended keeps its end, and the
+// campaign completes: every device runs 2.0.0, and none downloaded its
+// package twice (a device the campaign had started before the kill is
+// followed to its end, not started again).
+func TestCampaignSurvivesSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("30 devices")
+	}
+	const n = 30
+	v1, v2 := resumeImages()
+	dir := t.TempDir()
+	coapAddr, coapsAddr := freeUDPAddr(t), freeUDPAddr(t)
+	for coapsAddr == coapAddr {
+		coapsAddr = freeUDPAddr(t)
+	}
+	opts := processOptions{Config: filepath.Join(t.TempDir(), "fotad.yaml"),
+		CoAP: coapAddr, CoAPS: coapsAddr, API: freeTCPAddr(t)}
+	config := fmt.Sprintf("coap:\n  tick: 50ms\n  flight_interval: 200ms\ncampaigns:\n  tick: 200ms\n"+
+		"delivery:\n  server_uri: coaps://%s\n", coapsAddr)
+	if err := os.WriteFile(opts.Config, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startProcessWith(t, dir, opts)
+	c := newChildAPI(t, dir, opts.API)
+	for _, im := range []struct {
+		b []byte
+		v string
+	}{{v1, "1.0.0"}, {v2, "2.0.0"}} {
+		if code := c.do("POST", "/api/v1/images?version="+im.v+"&class=meter", "application/octet-stream", im.b, nil); code != http.StatusCreated {
+			t.Fatalf("add image %s: HTTP %d", im.v, code)
+		}
+	}
+	key, err := firmware.LoadKey(filepath.Join(dir, firmware.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	devs := map[string]*simulator.Device{}
+	for i := range n {
+		ep := fmt.Sprintf("kill-%02d", i)
+		if code := c.json("POST", "/api/v1/devices", map[string]any{"endpoint": ep, "psk_identity": ep,
+			"psk_key": hex.EncodeToString([]byte(ep + "-key"))}, nil); code != http.StatusCreated {
+			t.Fatalf("provision %s: HTTP %d", ep, code)
+		}
+		cfg := resumeDevice(t, ep, resumeRelay(t, coapsAddr, uint64(i)).Addr().String(), v1, &key.PublicKey)
+		cfg.Lifetime, cfg.RegTimeout = 20*time.Second, 5*time.Second
+		devs[ep] = dmStartDevice(t, cfg)
+	}
+	spec := campaign.Spec{Image: "2.0.0", Select: campaign.Selection{All: true},
+		Waves:  []campaign.Wave{{Count: 5, Soak: campaign.Duration(time.Second)}},
+		Limits: campaign.Limits{MaxConcurrent: 4}}
+	waitWithin(t, "every device's version known", 2*time.Minute, func() bool {
+		var plan campaign.Plan
+		return c.json("POST", "/api/v1/campaigns/plan", spec, &plan) == http.StatusOK && plan.Delta == n
+	})
+	var created api.CampaignBody
+	if code := c.json("POST", "/api/v1/campaigns", spec, &created); code != http.StatusCreated {
+		t.Fatalf("create: HTTP %d", code)
+	}
+	id := created.Campaign.ID
+	if code := c.json("POST", "/api/v1/campaigns/"+id+"/start", nil, nil); code != http.StatusOK {
+		t.Fatalf("start: HTTP %d", code)
+	}
+	get := func() api.CampaignBody {
+		var b api.CampaignBody
+		if code := c.json("GET", "/api/v1/campaigns/"+id, nil, &b); code != http.StatusOK {
+			t.Fatalf("GET campaign: HTTP %d", code)
+		}
+		return b
+	}
+	waitWithin(t, "a third done", 3*time.Minute, func() bool { return get().Progress.Counts[campaign.TargetDone] >= n/3 })
+	before := get().Campaign
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill fotad: %v", err)
+	}
+	<-p.exited
+	startProcessWith(t, dir, opts)
+
+	var end api.CampaignBody
+	waitWithin(t, "campaign done", 4*time.Minute, func() bool {
+		end = get()
+		return end.Progress.State.Finished()
+	})
+	if end.Progress.State != campaign.Done || end.Progress.Counts[campaign.TargetDone] != n {
+		t.Fatalf("campaign ended %s: %v (%s)", end.Progress.State, end.Progress.Counts, end.Progress.Reason)
+	}
+	after := map[string]campaign.Target{}
+	for _, tg := range end.Campaign.Targets {
+		after[tg.Endpoint] = tg
+	}
+	// The API shows the campaign as it is in memory, a moment ahead of the
+	// store: a device seen done may be stored as running at the kill, and
+	// is then followed to the same end again. Its end must not change.
+	for _, b := range before.Targets {
+		if a := after[b.Endpoint]; b.State.Finished() && (a.State != b.State || a.Result != b.Result) {
+			t.Errorf("%s: %s (result %d) before the kill, %s (result %d) after", b.Endpoint, b.State, b.Result, a.State, a.Result)
+		}
+	}
+	for ep, d := range devs {
+		st := d.Status()
+		if st.Version != "2.0.0" {
+			t.Errorf("%s runs %s", ep, st.Version)
+		}
+		// Downloading the package a second time would be updating twice;
+		// a download resumed after the kill repeats a block or two.
+		if size := after[ep].Size; st.Downloaded >= 2*size {
+			t.Errorf("%s downloaded %d bytes of a %d-byte package: updated twice?", ep, st.Downloaded, size)
+		}
+	}
+	if end.Progress.PeakRunning > 4 {
+		t.Errorf("%d ran at once, limit 4", end.Progress.PeakRunning)
+	}
 }
