@@ -184,6 +184,9 @@ func TestRegistrationFollowsNATRebinding(t *testing.T) {
 	}
 	mustCode(t, "register", d.register("ep=nat-dev&lt=300&lwm2m=1.1", objects), coap.Created)
 	before, _ := s.d.registry.Lookup("nat-dev")
+	// fotad reads /3/0/3 after a Register: let that exchange end first, so
+	// that the rebinding happens on an idle session, as this test means.
+	waitFor(t, "the firmware version read", func() bool { _, ok := s.d.inventory.Installed("nat-dev"); return ok })
 
 	relay.Rebind(t)
 	mustCode(t, "update from the new mapping", d.update(""), coap.Changed)
