@@ -148,24 +148,13 @@ func (m *Manager) add(c Campaign) *entry {
 
 // Create plans the spec and stores it as a new campaign, not started.
 func (m *Manager) Create(ctx context.Context, spec Spec) (Campaign, error) {
-	p, err := m.Plan(ctx, spec)
+	p, tags, err := m.plan(ctx, spec)
 	if err != nil {
 		return Campaign{}, err
 	}
 	now := m.cfg.Now()
-	c := Campaign{ID: newID(), Spec: spec, Version: p.Version, State: Created, Created: now}
 	spec.Image = p.Image // the digest: a version could be re-added later
-	c.Spec = spec
-	tags := map[string]map[string]string{}
-	if len(spec.Limits.PerTag) > 0 {
-		devs, err := m.cfg.Devices.Devices(ctx)
-		if err != nil {
-			return Campaign{}, fmt.Errorf("create campaign: %w", err)
-		}
-		for _, d := range devs {
-			tags[d.Endpoint] = d.Tags
-		}
-	}
+	c := Campaign{ID: newID(), Spec: spec, Version: p.Version, State: Created, Created: now}
 	c.Waves = splitWaves(len(p.Devices), spec.Waves)
 	for _, d := range p.Devices {
 		t := Target{Endpoint: d.Endpoint, Wave: d.Wave, State: TargetPending, Installed: d.Installed,

@@ -112,19 +112,29 @@ func (s *Spec) deadline() time.Duration {
 // Plan works out, without sending anything, who the spec selects, in
 // which wave, and which package each device would get.
 func (m *Manager) Plan(ctx context.Context, spec Spec) (Plan, error) {
+	p, _, err := m.plan(ctx, spec)
+	return p, err
+}
+
+// plan is Plan that also returns the selected devices' tags, by endpoint.
+func (m *Manager) plan(ctx context.Context, spec Spec) (Plan, map[string]map[string]string, error) {
 	if err := spec.Validate(); err != nil {
-		return Plan{}, err
+		return Plan{}, nil, err
 	}
 	target, err := m.cfg.Packages.Image(ctx, spec.Image, "")
 	if err != nil {
-		return Plan{}, fmt.Errorf("plan: target image: %w", err)
+		return Plan{}, nil, fmt.Errorf("plan: target image: %w", err)
 	}
 	devs, err := m.selectDevices(ctx, spec.Select, target)
 	if err != nil {
-		return Plan{}, err
+		return Plan{}, nil, err
 	}
 	if len(devs) == 0 {
-		return Plan{}, ErrEmpty
+		return Plan{}, nil, ErrEmpty
+	}
+	tags := make(map[string]map[string]string, len(devs))
+	for _, d := range devs {
+		tags[d.ep] = d.tags
 	}
 	p := Plan{Image: target.Digest.String(), Version: target.Version, Class: target.Class}
 	waves := splitWaves(len(devs), spec.Waves)
@@ -149,7 +159,7 @@ func (m *Manager) Plan(ctx context.Context, spec Spec) (Plan, error) {
 		return cmp.Or(cmp.Compare(a.Wave, b.Wave), cmp.Compare(a.Endpoint, b.Endpoint))
 	})
 	p.Airtime = m.airtime(p.Devices, spec.Delivery.BlockSize)
-	return p, nil
+	return p, tags, nil
 }
 
 func (p *Plan) add(row PlanDevice) {

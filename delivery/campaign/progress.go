@@ -47,7 +47,11 @@ func (e *entry) progress() Progress {
 		}
 		p.Waves = append(p.Waves, wp)
 	}
-	groups := map[[2]string]*FailureGroup{}
+	type groupKey struct {
+		result int
+		reason string
+	}
+	groups := map[groupKey]*FailureGroup{}
 	for _, t := range c.Targets {
 		p.Counts[t.State]++
 		p.BytesServed += t.BytesServed
@@ -63,7 +67,7 @@ func (e *entry) progress() Progress {
 		if t.State != TargetFailed {
 			continue
 		}
-		key := [2]string{fmt.Sprint(t.Result), t.Reason}
+		key := groupKey{t.Result, t.Reason}
 		g := groups[key]
 		if g == nil {
 			g = &FailureGroup{Result: t.Result, ResultText: update.ResultText(t.Result), Reason: t.Reason}
