@@ -83,6 +83,9 @@ func TestCampaignOverFleet(t *testing.T) {
 		// The queue-mode devices listen for 3 s after they spoke.
 		c.LwM2M.AwakeTime = 2 * time.Second
 		c.Delivery.RetryBackoff = time.Second
+		// A notification lost (UDP, or a device that changed its state
+		// before the observation was set up) costs a poll: 5 s, not 2 min.
+		c.Delivery.PollInterval = 5 * time.Second
 	})
 	dmAddImages(t, s, "meter", map[string][]byte{"1.0.0": v1, "2.0.0": v2})
 
@@ -493,7 +496,7 @@ func TestCampaignSurvivesSIGKILL(t *testing.T) {
 	opts := processOptions{Config: filepath.Join(t.TempDir(), "fotad.yaml"),
 		CoAP: coapAddr, CoAPS: coapsAddr, API: freeTCPAddr(t)}
 	config := fmt.Sprintf("coap:\n  tick: 50ms\n  flight_interval: 200ms\ncampaigns:\n  tick: 200ms\n"+
-		"delivery:\n  server_uri: coaps://%s\n", coapsAddr)
+		"delivery:\n  server_uri: coaps://%s\n  poll_interval: 5s\n", coapsAddr)
 	if err := os.WriteFile(opts.Config, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}

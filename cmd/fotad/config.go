@@ -94,6 +94,9 @@ type deliveryConfig struct {
 	// connection (default 3, first after 30 s, doubling).
 	Retries      int           `yaml:"retries"`
 	RetryBackoff time.Duration `yaml:"retry_backoff"`
+	// PollInterval is how often Object 5 is read while an update waits
+	// for the device's notifications, in case one was lost (default 2 min).
+	PollInterval time.Duration `yaml:"poll_interval"`
 	// LinkMTU is the IP MTU assumed for a device's link when neither the
 	// device nor its class sets one (default 1358); ClassLinkMTU sets it
 	// per device class. Blocks are sized to fit (coap.BlockSizeForMTU).
@@ -163,8 +166,8 @@ func (c *fileConfig) validate() error {
 		return errors.New("config: lwm2m.awake_time, queue_expiry and send_timeout must be positive")
 	case c.LwM2M.MaxQueued < 1:
 		return errors.New("config: lwm2m.max_queued must be at least 1")
-	case c.Delivery.UpdateDeadline < 0 || c.Delivery.RebootTimeout < 0 || c.Delivery.RetryBackoff < 0:
-		return errors.New("config: delivery.update_deadline, reboot_timeout and retry_backoff must not be negative")
+	case c.Delivery.UpdateDeadline < 0 || c.Delivery.RebootTimeout < 0 || c.Delivery.RetryBackoff < 0 || c.Delivery.PollInterval < 0:
+		return errors.New("config: delivery.update_deadline, reboot_timeout, retry_backoff and poll_interval must not be negative")
 	case c.Campaigns.Tick < 0:
 		return errors.New("config: campaigns.tick is negative")
 	}

@@ -140,7 +140,7 @@ func (d *daemon) startUpdates(cfg fileConfig, log zerolog.Logger) {
 	dc := cfg.Delivery
 	d.updates = update.New(update.Config{Devices: d.ops, Registrations: d.registry, Packages: d.firmware,
 		Publisher: d.coap, Store: d.db, ServerURI: uri, Deadline: dc.UpdateDeadline,
-		RebootTimeout: dc.RebootTimeout, Retries: dc.Retries, RetryBackoff: dc.RetryBackoff,
+		RebootTimeout: dc.RebootTimeout, Retries: dc.Retries, RetryBackoff: dc.RetryBackoff, PollInterval: dc.PollInterval,
 		BlockSize: d.blockSize(dc), Logger: log})
 }
 
