@@ -25,20 +25,14 @@ package main
 // baseline (every device sent the full image).
 
 import (
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/fotahub/fota/delivery/campaign"
 	"github.com/fotahub/fota/simulator"
@@ -80,48 +74,17 @@ func benchCampaign(b *testing.B, n, concurrent int) {
 		return nil
 	})
 
-	server, err := net.ResolveUDPAddr("udp", c.coaps)
-	if err != nil {
-		b.Fatal(err)
-	}
-	devLog, err := os.Create(filepath.Join(b.TempDir(), "devices.log"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer devLog.Close()
-	logger := zerolog.New(devLog).Level(zerolog.WarnLevel).With().Timestamp().Logger()
-	ctx, cancel := context.WithCancel(context.Background())
-	var running sync.WaitGroup
-	devs := make([]*simulator.Device, n)
-	relays := make([]*link.Relay, n)
-	b.Cleanup(func() {
-		cancel()
-		running.Wait()
-		for _, r := range relays {
-			if r != nil {
-				_ = r.Close()
-			}
-		}
-	})
-	for i := range devs {
+	c.startFleet(b, n, func(i int) link.Profile {
 		prof, _ := link.Lookup(cbProfile(i))
-		if relays[i], err = link.NewRelay(server, prof, uint64(i)+1); err != nil {
-			b.Fatalf("relay %d: %v", i, err)
-		}
-		ep, id, key := dlPSK(i)
+		return prof
+	}, func(i int) simulator.Config {
 		fw, version := old, "1.0.0"
 		if i%50 == 0 {
 			fw, version = unknown, "0.9.0"
 		}
-		devs[i], err = simulator.New(simulator.Config{Endpoint: ep, PSKIdentity: id, PSKKey: []byte(key),
-			Server: relays[i].Addr().String(), Firmware: fw, FirmwareVersion: version, Sequence: 1,
-			Class: "m4", TrustKey: c.trust, BlockSize: 1024, SlotSize: len(next) + 64<<10,
-			Lifetime: 30 * time.Minute, Logger: logger})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	c.runFleet(ctx, b, devs, &running)
+		return simulator.Config{Firmware: fw, FirmwareVersion: version, Sequence: 1, Class: "m4",
+			BlockSize: 1024, SlotSize: len(next) + 64<<10, Lifetime: 30 * time.Minute}
+	})
 
 	spec := campaign.Spec{Name: "bench", Image: "2.0.0", Select: campaign.Selection{All: true},
 		Waves:  []campaign.Wave{{Percent: 1, Soak: campaign.Duration(10 * time.Second)}, {Percent: 10, Soak: campaign.Duration(10 * time.Second)}},

@@ -170,44 +170,11 @@ func benchConcurrentDownloads(b *testing.B, n int) {
 	})
 
 	// The devices, each behind its own delaying relay.
-	server, err := net.ResolveUDPAddr("udp", c.coaps)
-	if err != nil {
-		b.Fatal(err)
-	}
 	prof := link.Profile{Name: "dl-bench", Up: link.Params{Delay: delay}, Down: link.Params{Delay: delay}}
-	devLog, err := os.Create(filepath.Join(b.TempDir(), "devices.log"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer devLog.Close()
-	logger := zerolog.New(devLog).Level(zerolog.WarnLevel).With().Timestamp().Logger()
-	ctx, cancel := context.WithCancel(context.Background())
-	var running sync.WaitGroup
-	devs := make([]*simulator.Device, n)
-	relays := make([]*link.Relay, n)
-	b.Cleanup(func() {
-		cancel()
-		running.Wait()
-		for _, r := range relays {
-			if r != nil {
-				_ = r.Close()
-			}
-		}
+	devs := c.startFleet(b, n, func(int) link.Profile { return prof }, func(i int) simulator.Config {
+		return simulator.Config{Firmware: old, FirmwareVersion: "1.0.0", Sequence: 1, Class: "dl-bench",
+			BlockSize: blockSize, SlotSize: len(next) + 64<<10, BootTime: bootTime}
 	})
-	for i := range devs {
-		if relays[i], err = link.NewRelay(server, prof, uint64(i)+1); err != nil {
-			b.Fatalf("relay %d: %v", i, err)
-		}
-		ep, id, key := dlPSK(i)
-		devs[i], err = simulator.New(simulator.Config{Endpoint: ep, PSKIdentity: id, PSKKey: []byte(key),
-			Server: relays[i].Addr().String(), Firmware: old, FirmwareVersion: "1.0.0", Sequence: 1,
-			Class: "dl-bench", TrustKey: c.trust, BlockSize: blockSize, SlotSize: len(next) + 64<<10,
-			BootTime: bootTime, Logger: logger})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	c.runFleet(ctx, b, devs, &running)
 
 	// (a) Idle: N registered devices with live sessions, nothing running.
 	time.Sleep(10 * time.Second)
@@ -481,8 +448,8 @@ func benchConcurrentDownloads(b *testing.B, n int) {
 	if f := dlCount(failed); f > 0 {
 		b.Logf("%d devices reported a failed download result at some point (retried)", f)
 	}
-	if fi, err := devLog.Stat(); err == nil && fi.Size() > 0 {
-		b.Logf("devices logged %d bytes of warnings: %s", fi.Size(), devLog.Name())
+	if fi, err := os.Stat(c.devLog); err == nil && fi.Size() > 0 {
+		b.Logf("devices logged %d bytes of warnings: %s", fi.Size(), c.devLog)
 	}
 	if fi, err := os.Stat(c.log); err == nil {
 		b.Logf("fotad logged %d bytes", fi.Size())
@@ -537,12 +504,51 @@ func dlParallel(b *testing.B, n, workers int, f func(i int) error) {
 	}
 }
 
-// runFleet runs the devices until ctx ends (running counts them) and
-// waits until fotad has every one registered. At most 50 register at a
-// time: 1000 simultaneous handshakes on two shared cores would time out
-// and retry.
-func (c *dlChild) runFleet(ctx context.Context, b *testing.B, devs []*simulator.Device, running *sync.WaitGroup) {
+// startFleet makes n devices (dlPSK credentials, the child's trust key,
+// warnings logged to a file), each behind its own relay with profile(i)
+// in front of the child, runs them until the benchmark ends, and waits
+// until fotad has every one registered. config(i) gives the rest of a
+// device's configuration. At most 50 register at a time: 1000
+// simultaneous handshakes on two shared cores would time out and retry.
+func (c *dlChild) startFleet(b *testing.B, n int, profile func(i int) link.Profile,
+	config func(i int) simulator.Config) []*simulator.Device {
 	b.Helper()
+	server, err := net.ResolveUDPAddr("udp", c.coaps)
+	if err != nil {
+		b.Fatal(err)
+	}
+	devLog, err := os.Create(filepath.Join(b.TempDir(), "devices.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.devLog = devLog.Name()
+	logger := zerolog.New(devLog).Level(zerolog.WarnLevel).With().Timestamp().Logger()
+	ctx, cancel := context.WithCancel(context.Background())
+	var running sync.WaitGroup
+	devs := make([]*simulator.Device, n)
+	relays := make([]*link.Relay, n)
+	b.Cleanup(func() {
+		cancel()
+		running.Wait()
+		for _, r := range relays {
+			if r != nil {
+				_ = r.Close()
+			}
+		}
+		_ = devLog.Close()
+	})
+	for i := range devs {
+		if relays[i], err = link.NewRelay(server, profile(i), uint64(i)+1); err != nil {
+			b.Fatalf("relay %d: %v", i, err)
+		}
+		cfg := config(i)
+		ep, id, key := dlPSK(i)
+		cfg.Endpoint, cfg.PSKIdentity, cfg.PSKKey = ep, id, []byte(key)
+		cfg.Server, cfg.TrustKey, cfg.Logger = relays[i].Addr().String(), c.trust, logger
+		if devs[i], err = simulator.New(cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
 	t0 := time.Now()
 	sem := make(chan struct{}, 50)
 	for _, d := range devs {
@@ -560,9 +566,10 @@ func (c *dlChild) runFleet(ctx context.Context, b *testing.B, devs []*simulator.
 		}()
 	}
 	waitWithin(b, "every device registered", 10*time.Minute, func() bool {
-		return int(c.metrics(b)["fota_registrations"]) == len(devs)
+		return int(c.metrics(b)["fota_registrations"]) == n
 	})
-	b.Logf("%d devices registered in %v", len(devs), time.Since(t0).Round(time.Millisecond))
+	b.Logf("%d devices registered in %v", n, time.Since(t0).Round(time.Millisecond))
+	return devs
 }
 
 // dlChild is fotad as a child process: this test binary run as fotad.
@@ -572,6 +579,7 @@ type dlChild struct {
 	coaps  string
 	token  string
 	log    string
+	devLog string // the simulated devices' log (startFleet)
 	trust  *ecdsa.PublicKey
 	client *http.Client
 	exited chan struct{}
