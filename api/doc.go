@@ -140,7 +140,8 @@
 // With [Config.Images] and [Config.Packages] set (otherwise they answer
 // 503 "firmware images not enabled" or "firmware packages not enabled"):
 //
-//	POST   /api/v1/images?version=V&class=C   the raw image as the body (at most MaxImageBytes, else 413):
+//	POST   /api/v1/images?version=V&class=C[&format=native|raw]
+//	                                          the image file as the body (at most MaxImageBytes, else 413):
 //	                                          201 [ImageView]; 200 with the stored image for the same bytes,
 //	                                          version and class; 409 if the bytes or the version are taken otherwise
 //	GET    /api/v1/images                     {"images":[view...]}, by class, then sequence
@@ -153,10 +154,16 @@
 //
 // An image view is
 //
-//	{"digest":"803ce91d...","size":19452,"version":"1.1.0","class":"sensor-a","sequence":3,"added":"2025-03-01T12:00:00Z"}
+//	{"digest":"803ce91d...","size":19452,"version":"1.1.0","class":"sensor-a","format":"native","sequence":3,
+//	 "added":"2025-03-01T12:00:00Z"}
 //
 // where sequence is the manifest sequence number every package of the image
-// carries: per class, in the order images were added. A package request
+// carries: per class, in the order images were added, and format is the
+// image's kind: native, delivered in fotad's signed packages, or raw,
+// delivered byte for byte as uploaded (a vendor-signed image). Without
+// format= an upload takes its class's profile; format=raw for a class
+// nobody declared declares it raw; a format other than a declared class's
+// profile is a 400. A package request
 //
 //	{"image":"1.1.0","installed":"f57087ca...","class":"sensor-a","full":false}
 //
@@ -170,4 +177,32 @@
 // downloads are application/octet-stream with the digest as ETag and
 // answer Range requests. The private signing key never appears in an
 // answer.
+//
+// # Device classes
+//
+// With [Config.Classes] set (otherwise 503 "device classes not enabled"):
+//
+//	POST   /api/v1/classes          declare a class ([ClassView] with its name): 201; 409 if declared already
+//	GET    /api/v1/classes          {"classes":[view...]}: the declared classes and those of stored images, by name
+//	GET    /api/v1/classes/{name}   the declared class, or the default profile (declared false)
+//	PUT    /api/v1/classes/{name}   declare (201) or replace (200) a class; a body name must match the path
+//	DELETE /api/v1/classes/{name}   204; 404 if not declared; 409 while images of the class are stored
+//
+// A class view is
+//
+//	{"name":"nrf-a","profile":"raw","delta":false,"method":"auto","block_size":512,"scheme":"coaps",
+//	 "deadline":"36h","success":["result","version"],"declared":true,"changed":"2025-03-01T12:00:00Z"}
+//
+// where profile is native (fotad's packages) or raw (the uploaded file as
+// it is), delta says whether the devices apply fotad's delta packages
+// (native classes only), method is auto, pull or push, block_size caps
+// the Block2 size of downloads (16 to 1024, a power of two; 0 for the
+// link's), scheme is the Package URI's (auto, coaps or coap), deadline
+// bounds one device's update ("" for the server's default) and success
+// lists the checks that all hold when an update worked (result, version,
+// package). POST and PUT take the view; they ignore declared and changed,
+// give empty fields their defaults (native, auto, auto, result and
+// version; delta is off unless set) and answer 400 for a bad field, 409
+// when the class holds images of the other profile. A class nobody
+// declared is native with deltas.
 package api

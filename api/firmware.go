@@ -25,7 +25,7 @@ const MaxImageBytes = 16 << 20
 type Images interface {
 	// AddImage stores an image and reports whether it is new; the same
 	// bytes with the same version and class give the stored image.
-	AddImage(ctx context.Context, data []byte, version, class string) (firmware.Image, bool, error)
+	AddImage(ctx context.Context, data []byte, version, class string, profile firmware.Profile) (firmware.Image, bool, error)
 	// Images lists every image, without bytes.
 	Images(ctx context.Context) ([]firmware.Image, error)
 	// Image finds an image by digest or version (class may be empty).
@@ -57,6 +57,7 @@ type ImageView struct {
 	Size     int64     `json:"size"`
 	Version  string    `json:"version"`
 	Class    string    `json:"class"`
+	Format   string    `json:"format"`   // native: delivered in fotad's packages; raw: as uploaded
 	Sequence uint64    `json:"sequence"` // the manifest sequence of its packages
 	Added    time.Time `json:"added"`
 }
@@ -114,11 +115,16 @@ type SigningKeyView struct {
 }
 
 func imageView(img firmware.Image) ImageView {
+	format := firmware.ProfileNative
+	if img.Raw {
+		format = firmware.ProfileRaw
+	}
 	return ImageView{
 		Digest:   img.Digest.String(),
 		Size:     img.Size,
 		Version:  img.Version,
 		Class:    img.Class,
+		Format:   string(format),
 		Sequence: img.Sequence,
 		Added:    img.Added.UTC(),
 	}
@@ -200,6 +206,12 @@ func (s *Server) addImage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "give the image's version and device class: POST /api/v1/images?version=V&class=C with the image as the body")
 		return
 	}
+	format := firmware.Profile(q.Get("format"))
+	if format != "" && format != firmware.ProfileNative && format != firmware.ProfileRaw {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf(
+			"format %q is not native (fotad's packages) or raw (the file as uploaded); leave it out for the class's profile", format))
+		return
+	}
 	if r.ContentLength > MaxImageBytes {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("image larger than %d bytes", MaxImageBytes))
 		return
@@ -214,18 +226,18 @@ func (s *Server) addImage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "read image: "+err.Error())
 		return
 	}
-	img, created, err := images.AddImage(r.Context(), data, version, class)
+	img, created, err := images.AddImage(r.Context(), data, version, class, format)
 	if err != nil {
 		s.firmwareError(w, r, err)
 		return
 	}
-	status := http.StatusOK
+	v, status := imageView(img), http.StatusOK
 	if created {
 		status = http.StatusCreated
-		s.log.Info().Str("digest", img.Digest.String()).Str("version", img.Version).Str("class", img.Class).
-			Int64("size", img.Size).Uint64("sequence", img.Sequence).Msg("image added")
+		s.log.Info().Str("digest", v.Digest).Str("version", v.Version).Str("class", v.Class).Str("format", v.Format).
+			Int64("size", v.Size).Uint64("sequence", v.Sequence).Msg("image added")
 	}
-	writeJSON(w, status, imageView(img))
+	writeJSON(w, status, v)
 }
 
 func (s *Server) listImages(w http.ResponseWriter, r *http.Request) {

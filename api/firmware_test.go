@@ -59,6 +59,7 @@ func newFirmwareFixture(t testing.TB) *firmwareFixture {
 		Transport:     statsFunc(func() coap.Stats { return f.stats }),
 		Images:        svc,
 		Packages:      svc,
+		Classes:       svc,
 		Token:         testToken,
 		Logger:        zerolog.New(f.logs).Level(zerolog.DebugLevel),
 	})
@@ -119,12 +120,12 @@ func TestImageRoutes(t *testing.T) {
 	r := f.upload(v1, "1.0.0", "sensor-a")
 	f.mustStatus(r, http.StatusCreated)
 	img := decode[ImageView](t, r.body)
-	want := ImageView{Digest: manifest.Digest(d1).String(), Size: int64(len(v1)), Version: "1.0.0", Class: "sensor-a", Sequence: 1, Added: testNow}
+	want := ImageView{Digest: manifest.Digest(d1).String(), Size: int64(len(v1)), Version: "1.0.0", Class: "sensor-a", Format: "native", Sequence: 1, Added: testNow}
 	if img != want {
 		t.Errorf("created %+v\nwant %+v", img, want)
 	}
 	raw := decode[map[string]any](t, r.body)
-	for _, k := range []string{"digest", "size", "version", "class", "added"} {
+	for _, k := range []string{"digest", "size", "version", "class", "format", "added"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("image JSON lacks %q: %s", k, r.body)
 		}

@@ -42,8 +42,8 @@ type TransportStats interface {
 const MinTokenLength = 16
 
 // Config wires a Server to the rest of fotad. Every field is required
-// except Operations, Images, Packages, Updates, Campaigns, Inventory and
-// Logger; the zero Logger discards everything.
+// except Operations, Images, Packages, Classes, Updates, Campaigns,
+// Inventory and Logger; the zero Logger discards everything.
 type Config struct {
 	Devices       lwm2m.DeviceStore
 	Registrations Registrations
@@ -59,6 +59,10 @@ type Config struct {
 	// /api/v1/signing-key; when nil they answer 503 "firmware packages not
 	// enabled". A *firmware.Service is both Images and Packages.
 	Packages Packages
+	// Classes declares device classes, for the /api/v1/classes routes;
+	// when nil they answer 503 "device classes not enabled". A
+	// *firmware.Service is one.
+	Classes Classes
 	// Updates runs firmware updates of devices, for the
 	// /api/v1/devices/{endpoint}/update routes; when nil they answer 503
 	// "firmware updates not enabled". A *update.Driver is one.
@@ -107,6 +111,7 @@ type Server struct {
 	ops       Operations // nil: operations disabled
 	images    Images     // nil: image routes disabled
 	packages  Packages   // nil: package routes disabled
+	classes   Classes    // nil: class routes disabled
 	updates   Updates    // nil: update routes disabled
 	campaigns Campaigns  // nil: campaign routes disabled
 	inventory Inventory  // nil: no firmware versions in device views
@@ -124,6 +129,9 @@ type Server struct {
 	// writeMu serializes device writes so that a create's existence check
 	// and its PutDevice are atomic with respect to other API requests.
 	writeMu sync.Mutex
+	// classMu makes a class create's or replace's check of the declared
+	// class and its PutClass atomic with respect to other API requests.
+	classMu sync.Mutex
 }
 
 // New returns a Server for cfg, or an error naming the bad field.
@@ -140,6 +148,7 @@ func New(cfg Config) (*Server, error) {
 		ops:       cfg.Operations,
 		images:    cfg.Images,
 		packages:  cfg.Packages,
+		classes:   cfg.Classes,
 		updates:   cfg.Updates,
 		campaigns: cfg.Campaigns,
 		inventory: cfg.Inventory,
@@ -186,6 +195,12 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /api/v1/signing-key", s.signingKey)
 	mux.HandleFunc("POST /api/v1/packages", s.makePackage)
 	mux.HandleFunc("GET /api/v1/packages/{id}", s.showPackage)
+	// Device classes (classes.go).
+	mux.HandleFunc("POST /api/v1/classes", s.createClass)
+	mux.HandleFunc("GET /api/v1/classes", s.listClasses)
+	mux.HandleFunc("GET /api/v1/classes/{name}", s.showClass)
+	mux.HandleFunc("PUT /api/v1/classes/{name}", s.replaceClass)
+	mux.HandleFunc("DELETE /api/v1/classes/{name}", s.removeClass)
 	// Firmware updates of devices (updates.go).
 	mux.HandleFunc("POST /api/v1/devices/{endpoint}/update", s.startUpdate)
 	mux.HandleFunc("GET /api/v1/devices/{endpoint}/update", s.showUpdate)

@@ -57,9 +57,13 @@ type UpdateRequest struct {
 	// Push writes the package to /5/0/0 (CoAP Block1) instead of giving
 	// the device a Package URI to pull it from.
 	Push bool `json:"push,omitempty"`
+	// Class names the image's device class, for a version several classes
+	// have; empty: the device's class (fotactl device add --class), if
+	// it has one.
+	Class string `json:"class,omitempty"`
 }
 
-const updateRequestFields = "image, full, push"
+const updateRequestFields = "image, full, push, class"
 
 // UpdateView is the JSON shape of a device's update.
 //
@@ -74,13 +78,16 @@ const updateRequestFields = "image, full, push"
 // download still takes, from the rate bytes are served at, and is only
 // present while downloading once a rate is known.
 type UpdateView struct {
-	Endpoint    string `json:"endpoint"`
-	Image       string `json:"image"`
-	Target      string `json:"target,omitempty"`
-	Version     string `json:"version,omitempty"`
-	Method      string `json:"method"`
-	Full        bool   `json:"full"`
-	Format      string `json:"format,omitempty"`
+	Endpoint string `json:"endpoint"`
+	Image    string `json:"image"`
+	Target   string `json:"target,omitempty"`
+	Version  string `json:"version,omitempty"`
+	Class    string `json:"class,omitempty"`
+	Method   string `json:"method"`
+	Full     bool   `json:"full"`
+	Format   string `json:"format,omitempty"`
+	// Raw is set when the package is a raw image, sent as uploaded.
+	Raw         bool   `json:"raw,omitempty"`
 	Package     string `json:"package,omitempty"`
 	Size        int64  `json:"size"`
 	BytesServed int64  `json:"bytes_served"`
@@ -112,7 +119,7 @@ func UpdateResultText(result int) string { return update.ResultText(result) }
 func (s *Server) updateView(u update.Update) UpdateView {
 	now := s.now()
 	v := UpdateView{
-		Endpoint: u.Endpoint, Image: u.Image, Version: u.Version, Method: "pull", Full: u.Full,
+		Endpoint: u.Endpoint, Image: u.Image, Version: u.Version, Class: u.Class, Raw: u.Raw, Method: "pull", Full: u.Full,
 		Size: u.Size, BytesServed: u.BytesServed, Phase: string(u.Phase),
 		Result: u.Result, ResultText: UpdateResultText(u.Result), FellBack: u.FellBack, Error: u.Error,
 		Started: u.Started.UTC(), Changed: u.Changed.UTC(), Deadline: u.Deadline.UTC(),
@@ -234,7 +241,12 @@ func (s *Server) startUpdate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `give the target image: {"image":"VERSION or DIGEST"}`)
 		return
 	}
-	u, err := updates.Start(r.Context(), ep, update.Request{Image: req.Image, Full: req.Full, Push: req.Push})
+	if req.Class == "" {
+		if dev, err := s.devices.Device(r.Context(), ep); err == nil {
+			req.Class = dev.Class
+		}
+	}
+	u, err := updates.Start(r.Context(), ep, update.Request{Image: req.Image, Class: req.Class, Full: req.Full, Push: req.Push})
 	if err != nil {
 		s.updateFailed(w, r, err)
 		return

@@ -148,7 +148,7 @@ func TestStartUpdateBadRequests(t *testing.T) {
 		{`{"image":"2.0.0"`, "malformed JSON"},
 		{`[1]`, "must be a JSON object"},
 		{`{"image":2}`, `field "image" must be a JSON string`},
-		{`{"image":"2.0.0","class":"x"}`, "known fields are image, full, push"},
+		{`{"image":"2.0.0","klass":"x"}`, "known fields are image, full, push, class"},
 		{`{"full":true}`, "give the target image"},
 		{`{"image":"  "}`, "give the target image"},
 		{`{"image":"2.0.0"} {}`, "unexpected data"},
@@ -518,4 +518,19 @@ func TestUpdateEventsStopStreams(t *testing.T) {
 	}
 	// The other routes still answer.
 	f.mustStatus(f.do("GET", "/api/v1/devices/dev-1/update", ""), http.StatusOK)
+}
+
+func TestStartUpdateTakesTheDeviceClass(t *testing.T) {
+	f := newUpdatesFixture(t)
+	if err := f.devices.PutDevice(context.Background(), lwm2m.Device{Endpoint: "dev-1", Class: "nrf9160"}); err != nil {
+		t.Fatal(err)
+	}
+	f.mustStatus(f.do("POST", "/api/v1/devices/dev-1/update", `{"image":"2.0.0"}`), http.StatusAccepted)
+	if req := f.updates.lastRequest(); req.Class != "nrf9160" {
+		t.Errorf("request class %q, want the device's nrf9160", req.Class)
+	}
+	f.mustStatus(f.do("POST", "/api/v1/devices/dev-2/update", `{"image":"2.0.0","class":"anjay-gw"}`), http.StatusAccepted)
+	if req := f.updates.lastRequest(); req.Class != "anjay-gw" {
+		t.Errorf("request class %q, want the one given", req.Class)
+	}
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/fotahub/fota/coap"
-	"github.com/fotahub/fota/delivery/manifest"
 	"github.com/fotahub/fota/lwm2m/client"
 	"github.com/fotahub/fota/lwm2m/model"
 )
@@ -45,9 +44,16 @@ type Config struct {
 	// awake for Awake (default 93 s), then sleeps until its next Update.
 	Queue bool
 	Awake time.Duration
+	// Client is the LwM2M client stack the device plays (default
+	// ClientNative): the image format it takes and how it fetches, keeps
+	// and reports an update.
+	Client Client
 	// Firmware is the image the device runs at first, FirmwareVersion its
 	// version. Devices share it (a fleet holds one copy): it must not be
-	// changed after New.
+	// changed after New. For a raw client (zephyr, anjay) Firmware is an
+	// image in its vendor format, whose header gives the version:
+	// FirmwareVersion and Sequence are ignored, as the client reads its
+	// version from the image it runs.
 	Firmware        []byte
 	FirmwareVersion string
 	Sequence        uint64
@@ -56,9 +62,15 @@ type Config struct {
 	SlotSize int
 	// TrustKey verifies package manifests.
 	TrustKey *ecdsa.PublicKey
-	// BlockSize is the Block2 size of pull downloads (default 512); choose
-	// it from the link's MTU.
+	// BlockSize is the Block2 size of pull downloads, a power of two in
+	// 16-1024 (default: the client's, 512 native, 256 zephyr, 1024
+	// anjay); choose it from the link's MTU. A smaller size the server
+	// answers with is followed.
 	BlockSize int
+	// DownloadVia maps the host:port of a Package URI to the address a
+	// client with a download session of its own (zephyr, anjay) sends to,
+	// such as the link relay in front of the server. Unmapped: the URI's.
+	DownloadVia map[string]string
 	// Protocols is /5/0/8 (default CoAP and CoAPS); Delivery is /5/0/9
 	// (0 pull only, the zero value; 1 push only; 2 both).
 	Protocols []int
@@ -118,8 +130,16 @@ func (c *Config) defaults() error {
 	if c.SlotSize <= 0 {
 		c.SlotSize = 2 * len(c.Firmware)
 	}
+	client, err := ParseClient(string(c.Client))
+	if err != nil {
+		return fmt.Errorf("simulator: %w", err)
+	}
+	c.Client = client
 	if c.BlockSize <= 0 {
-		c.BlockSize = 512
+		c.BlockSize = personalities[client].blockSize
+	}
+	if c.BlockSize < 16 || c.BlockSize > 1024 || c.BlockSize&(c.BlockSize-1) != 0 {
+		return fmt.Errorf("simulator: BlockSize %d is not a power of two in 16-1024", c.BlockSize)
 	}
 	if len(c.Protocols) == 0 {
 		c.Protocols = []int{0, 1}
@@ -149,6 +169,7 @@ func (c *Config) defaults() error {
 // session and registration do not.
 type Device struct {
 	cfg    Config
+	p      personality
 	log    zerolog.Logger
 	flash  *Flash
 	faults *faults
@@ -156,7 +177,7 @@ type Device struct {
 	mu              sync.Mutex
 	client          *client.Client
 	fw              fwRecord
-	pushing         *transfer
+	pushing         receiver
 	cancelPull      context.CancelFunc
 	downloadedBytes int64
 	reboot          chan string   // a reason: the Run loop reboots the device
@@ -183,13 +204,18 @@ func New(cfg Config) (*Device, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	flash, err := NewFlash(cfg.Firmware, ImageInfo{Version: cfg.FirmwareVersion, Sequence: cfg.Sequence}, cfg.SlotSize)
+	p := personalities[cfg.Client]
+	info, err := p.initialImage(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("simulator %s: %w", cfg.Endpoint, err)
+	}
+	flash, err := NewFlash(cfg.Firmware, info, cfg.SlotSize)
 	if err != nil {
 		return nil, fmt.Errorf("simulator %s: %w", cfg.Endpoint, err)
 	}
 	return &Device{
-		cfg: cfg, flash: flash, faults: newFaults(cfg.RandomFaults),
-		log:    cfg.Logger.With().Str("endpoint", cfg.Endpoint).Logger(),
+		cfg: cfg, p: p, flash: flash, faults: newFaults(cfg.RandomFaults),
+		log:    cfg.Logger.With().Str("endpoint", cfg.Endpoint).Str("client", string(cfg.Client)).Logger(),
 		reboot: make(chan string, 1),
 		notes:  make(chan fwRecord, 64),
 		events: make(chan Event, 256),
@@ -219,6 +245,7 @@ func (d *Device) SetRandomFault(f Fault, p float64) { d.faults.setRandom(f, p) }
 // Status is a snapshot of the device.
 type Status struct {
 	Endpoint   string
+	Client     Client
 	Registered bool
 	Version    string
 	State      int
@@ -232,7 +259,7 @@ func (d *Device) Status() Status {
 	_, info := d.flash.Running()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return Status{Endpoint: d.cfg.Endpoint, Registered: d.registered, Version: info.Version,
+	return Status{Endpoint: d.cfg.Endpoint, Client: d.cfg.Client, Registered: d.registered, Version: info.Version,
 		State: d.fw.State, Result: d.fw.Result, Downloaded: d.downloadedBytes, Reboots: d.reboots}
 }
 
@@ -336,7 +363,7 @@ func (d *Device) bootloader() (crashed bool) {
 	d.flash.mu.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.fw = saved // RAM is gone: Object 5 comes back from flash
+	d.fw = d.p.restored(saved) // RAM is gone: Object 5 comes back from flash, if it was kept there
 	if d.cancelPull != nil {
 		d.cancelPull() // a download of the previous boot dies with it
 	}
@@ -347,6 +374,8 @@ func (d *Device) bootloader() (crashed bool) {
 			d.faults.arm(FaultRebootLoop) // it keeps crashing until rolled back
 			d.log.Info().Msg("new image crashes before it confirms itself")
 			crashed = true
+		} else {
+			d.reportBootedLocked()
 		}
 	case RolledBack:
 		d.faults.take(FaultRebootLoop) // the old image does not crash
@@ -404,12 +433,7 @@ func (d *Device) register(ctx context.Context, c *client.Client) error {
 	d.mu.Unlock()
 	if d.flash.Trial() {
 		d.flash.Confirm()
-		d.mu.Lock()
-		d.fw.Journal = nil
-		d.setStateLocked(StateIdle, ResultSuccess)
-		d.mu.Unlock()
-		d.setFirmwareResources(ctx)
-		d.emit("updated-firmware", "")
+		d.reportRegistered(ctx)
 	}
 	d.emit("registered", "")
 	return nil
@@ -593,13 +617,12 @@ func (d *Device) executeUpdate() coap.Response {
 		return coap.Reply(coap.Changed)
 	}
 	d.setStateLocked(StateUpdating, ResultInitial)
-	m := d.fw.Manifest
-	go d.install(*m)
+	go d.install(*d.fw.Candidate)
 	return coap.Reply(coap.Changed)
 }
 
 // install marks the candidate for the bootloader and reboots into it.
-func (d *Device) install(m manifest.Manifest) {
+func (d *Device) install(image ImageInfo) {
 	time.Sleep(50 * time.Millisecond) // the 2.04 goes out first
 	if d.faults.take(FaultPowerLossApply) {
 		d.log.Info().Msg("power lost while installing")
@@ -609,8 +632,8 @@ func (d *Device) install(m manifest.Manifest) {
 	if d.faults.take(FaultBadImage) {
 		d.flash.CorruptCandidate()
 	}
-	d.flash.MarkCandidate(ImageInfo{Version: m.Version, Sequence: m.Sequence, Digest: m.ImageDigest})
-	d.requestReboot("installing " + m.Version)
+	d.flash.MarkCandidate(image)
+	d.requestReboot("installing " + image.Version)
 }
 
 func (d *Device) cancel() coap.Response {
@@ -642,7 +665,7 @@ func (d *Device) stopTransferLocked() {
 func (d *Device) push0Locked() {
 	j := &journal{Push: true}
 	d.fw.Journal = j
-	d.pushing = d.newTransfer(j)
+	d.pushing = d.newReceiver(j)
 	d.setStateLocked(StateDownloading, ResultInitial)
 }
 
@@ -653,15 +676,15 @@ func (d *Device) failLocked(err error) {
 	d.setStateLocked(StateIdle, res)
 }
 
-func (d *Device) downloaded(m manifest.Manifest) {
+func (d *Device) downloaded(image ImageInfo) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.downloadedLocked(m)
+	d.downloadedLocked(image)
 }
 
-func (d *Device) downloadedLocked(m manifest.Manifest) {
-	d.fw.Manifest = &m
-	d.fw.PkgName, d.fw.PkgVer = d.cfg.Class, m.Version
+func (d *Device) downloadedLocked(image ImageInfo) {
+	d.fw.Candidate = &image
+	d.fw.PkgName, d.fw.PkgVer = d.p.pkgName(d.cfg.Class), image.Version
 	d.cancelPull = nil
 	d.setStateLocked(StateDownloaded, ResultInitial)
 }
@@ -724,9 +747,23 @@ func (d *Device) notifier(ctx context.Context, c *client.Client) {
 			_ = c.Set(nctx, model.ResourcePath(5, 0, 3), model.IntegerValue(int64(fw.State)))
 			_ = c.Set(nctx, model.ResourcePath(5, 0, 5), model.IntegerValue(int64(fw.Result)))
 			_ = c.Set(nctx, model.ResourcePath(5, 0, 12), model.TimeValue(fw.LastChange))
+			setChanged(nctx, c, model.ResourcePath(5, 0, 6), model.StringValue(fw.PkgName))
+			setChanged(nctx, c, model.ResourcePath(5, 0, 7), model.StringValue(fw.PkgVer))
 			cancel()
 		}
 	}
+}
+
+// setChanged writes a resource only when its value changes: PkgName and
+// PkgVersion change once per download, and observers of the whole
+// instance need not hear of them at every state change.
+func setChanged(ctx context.Context, c *client.Client, p model.Path, v model.Value) {
+	if n, ok := c.Get(p); ok {
+		if r, ok := n.(*model.Resource); ok && r.Equal(model.SingleResource(r.ID, v)) {
+			return
+		}
+	}
+	_ = c.Set(ctx, p, v)
 }
 
 // setFirmwareResources reports the running version after a boot.
@@ -736,6 +773,15 @@ func (d *Device) setFirmwareResources(ctx context.Context) {
 	c := d.client
 	d.mu.Unlock()
 	_ = c.Set(ctx, model.ResourcePath(3, 0, 3), model.StringValue(info.Version))
+}
+
+// wakeRadio is a transmission on any of the device's sockets: one modem
+// carries them all.
+func (d *Device) wakeRadio() {
+	d.mu.Lock()
+	r := d.radio
+	d.mu.Unlock()
+	r.wake()
 }
 
 // session is the client of the current boot.

@@ -12,7 +12,8 @@ type Fault string
 
 // Faults, injected on command (Device.Inject) or at random (Config.RandomFaults).
 const (
-	// FaultPowerLossDownload cuts power after the next downloaded block.
+	// FaultPowerLossDownload cuts power after the next block of a pull
+	// or a push is stored (a pushed block is acknowledged first).
 	FaultPowerLossDownload Fault = "power-loss-download"
 	// FaultPowerLossApply cuts power while the new image is installed.
 	FaultPowerLossApply Fault = "power-loss-apply"

@@ -41,7 +41,7 @@ const (
 type fwRecord struct {
 	State, Result      int
 	PkgName, PkgVer    string
-	Manifest           *manifest.Manifest
+	Candidate          *ImageInfo // what the candidate slot holds once downloaded
 	Journal            *journal
 	LastChange         time.Time
 	PendingResultAfter int // result to report after the reboot into the candidate
@@ -233,55 +233,56 @@ func (t *transfer) save() error {
 	return nil
 }
 
+func (t *transfer) journal() *journal { return t.j }
+
 // finish checks the whole package and the image it produced.
-func (t *transfer) finish() (manifest.Manifest, error) {
+func (t *transfer) finish() (ImageInfo, error) {
 	if err := t.verifier.Finish(); err != nil {
-		return manifest.Manifest{}, fail(ResultIntegrity, "package: %w", err)
+		return ImageInfo{}, fail(ResultIntegrity, "package: %w", err)
 	}
 	m, _ := t.verifier.Manifest()
 	if err := t.sink.close(); err != nil {
-		return m, fail(ResultIntegrity, "apply: %w", err)
+		return ImageInfo{}, fail(ResultIntegrity, "apply: %w", err)
 	}
 	if got := t.d.flash.CandidateDigest(); got != m.ImageDigest {
-		return m, fail(ResultIntegrity, "image digest %x, manifest says %x", got[:4], m.ImageDigest[:4])
+		return ImageInfo{}, fail(ResultIntegrity, "image digest %x, manifest says %x", got[:4], m.ImageDigest[:4])
 	}
-	return m, nil
+	return ImageInfo{Version: m.Version, Sequence: m.Sequence, Digest: m.ImageDigest}, nil
 }
 
 // pull downloads the Package URI block by block with Block2.
 func (d *Device) pull(ctx context.Context, j *journal) error {
-	u, err := url.Parse(j.URI)
-	if err != nil || u.Host == "" || u.Path == "" {
-		return fail(ResultInvalidURI, "package uri %q", j.URI)
-	}
-	// /5/0/8 numbers; the simulator downloads over CoAP(S) only.
-	proto, known := map[string]int{"coap": 0, "coaps": 1, "http": 2, "https": 3}[u.Scheme]
-	if !known || proto > 1 || !slices.Contains(d.cfg.Protocols, proto) {
-		return fail(ResultUnsupportedProt, "scheme %q", u.Scheme)
-	}
-	t, err := d.resumeTransfer(j)
+	u, err := d.packageURL(j.URI)
 	if err != nil {
-		t = d.newTransfer(j)
+		return err
 	}
+	src, err := d.blockSource(u)
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	t := d.resumeReceiver(j)
 	if j.BlockSize == 0 {
 		j.BlockSize = d.cfg.BlockSize
 	}
+	resuming := j.Next > 0
 	for {
-		resp, err := d.fetchBlock(ctx, u.Path, j.Next, j.BlockSize, j.Next == 0)
+		resp, err := d.fetchBlock(ctx, src, u.Path, j.Next, j.BlockSize, j.Next == 0 && d.p.askSize2)
 		if err != nil {
 			return err
 		}
 		if j.Next == 0 {
-			if resp.Size2 > int64(d.flash.SlotSize())+maxEnvelope {
-				return fail(ResultNoFlash, "package of %d bytes", resp.Size2)
+			if limit := d.maxPackage(); resp.Size2 > limit {
+				return fail(ResultNoFlash, "package of %d bytes, at most %d fit", resp.Size2, limit)
 			}
 			j.ETag = resp.ETag
-		} else if !bytes.Equal(resp.ETag, j.ETag) {
+		} else if !d.sameETag(j, resp, resuming) {
 			// The package changed under the download: start again.
-			d.log.Info().Str("uri", j.URI).Msg("package etag changed: download restarts")
-			t = d.newTransfer(j)
+			d.log.Info().Str("uri", j.URI).Uint32("block", j.Next).Msg("package etag changed: download restarts")
+			t, resuming = d.newReceiver(j), false
 			continue
 		}
+		resuming = false
 		if resp.Block2.Size != 0 && resp.Block2.Size < j.BlockSize {
 			// The server asked for smaller blocks (late negotiation).
 			j.Next = uint32(int(j.Next) * j.BlockSize / resp.Block2.Size)
@@ -308,12 +309,46 @@ func (d *Device) pull(ctx context.Context, j *journal) error {
 			break
 		}
 	}
-	m, err := t.finish()
+	info, err := t.finish()
 	if err != nil {
 		return err
 	}
-	d.downloaded(m)
+	d.downloaded(info)
 	return nil
+}
+
+// packageURL checks a Package URI: one the device can fetch, over a
+// protocol it announced in /5/0/8.
+func (d *Device) packageURL(uri string) (*url.URL, error) {
+	u, err := url.Parse(uri)
+	if err != nil || u.Host == "" || u.Path == "" {
+		return nil, fail(ResultInvalidURI, "package uri %q", uri)
+	}
+	// /5/0/8 numbers; the simulator downloads over CoAP(S) only.
+	proto, known := map[string]int{"coap": 0, "coaps": 1, "http": 2, "https": 3}[u.Scheme]
+	if !known || proto > 1 || !slices.Contains(d.cfg.Protocols, proto) {
+		return nil, fail(ResultUnsupportedProt, "scheme %q", u.Scheme)
+	}
+	return u, nil
+}
+
+// maxPackage is the largest Size2 the device accepts: a signed package
+// carries its envelope besides the image, a raw image is the image.
+func (d *Device) maxPackage() int64 {
+	if d.p.raw() {
+		return int64(d.flash.SlotSize())
+	}
+	return int64(d.flash.SlotSize()) + maxEnvelope
+}
+
+// sameETag reports whether a block belongs to the package the download
+// started with. A raw client resuming after a reboot also wants an ETag
+// (Anjay resumes only then).
+func (d *Device) sameETag(j *journal, resp coap.Response, resuming bool) bool {
+	if resuming && d.p.raw() && len(resp.ETag) == 0 {
+		return false
+	}
+	return bytes.Equal(resp.ETag, j.ETag)
 }
 
 // sessionRetries is how many failed block requests make the device drop
@@ -343,7 +378,7 @@ var errSessionLost = errors.New("no answer from the server: session lost")
 
 // fetchBlock gets one block, retrying through link drops with backoff;
 // it gives up (Update Result 4) when the link stays down.
-func (d *Device) fetchBlock(ctx context.Context, path string, num uint32, size int, askSize bool) (coap.Response, error) {
+func (d *Device) fetchBlock(ctx context.Context, src blockSource, path string, num uint32, size int, askSize bool) (coap.Response, error) {
 	backoff := time.Second
 	var last error
 	for attempt := 0; attempt <= d.cfg.DownloadRetries; attempt++ {
@@ -351,7 +386,7 @@ func (d *Device) fetchBlock(ctx context.Context, path string, num uint32, size i
 		req.Block2 = coap.Block{Num: num, Size: size}
 		req.AskSize2 = askSize
 		bctx, cancel := context.WithTimeout(ctx, d.cfg.BlockTimeout)
-		resp, err := d.session().Do(bctx, req)
+		resp, err := src.Do(bctx, req)
 		cancel()
 		switch {
 		case err == nil && resp.Code == coap.Content:
@@ -362,11 +397,10 @@ func (d *Device) fetchBlock(ctx context.Context, path string, num uint32, size i
 			return resp, ctx.Err()
 		}
 		last = err
-		if attempt+1 == sessionRetries && d.loseSession() {
-			// Three silences in a row: the server may have lost the DTLS
-			// session (a restart). Start over with a new one; the journal
-			// resumes the download at this block.
-			return coap.Response{}, errSessionLost
+		if attempt+1 == sessionRetries {
+			if err := src.lost(); err != nil {
+				return coap.Response{}, err
+			}
 		}
 		select {
 		case <-time.After(backoff):
@@ -402,31 +436,55 @@ func (d *Device) push(r *coap.Request) coap.Response {
 		d.push0Locked()
 	}
 	t := d.pushing
-	if t == nil || b.Num != t.j.Next {
+	if t == nil || b.Num != t.journal().Next {
 		return coap.Reply(coap.RequestEntityIncomplete)
 	}
-	if err := t.write(value); err != nil {
+	if err := d.storePushedLocked(t, value); err != nil {
 		d.failLocked(err)
 		return coap.Reply(coap.Changed) // the write was taken; the result says why it failed
 	}
-	d.downloadedBytes += int64(len(value))
-	t.j.Next++
-	if err := t.save(); err != nil {
-		d.failLocked(err)
-		return coap.Reply(coap.Changed)
+	if d.faults.take(FaultPowerLossDownload) {
+		// The block is stored and acknowledged, then the power goes:
+		// the rest of the push finds nobody to take it.
+		d.pushing = nil
+		d.log.Info().Uint32("block", b.Num).Msg("power lost during push")
+		d.requestReboot("power loss during push")
+		return pushAck(b)
 	}
-	d.persistLocked()
 	if b.More {
-		resp := coap.Reply(coap.Continue)
-		resp.Block1 = coap.Block{Num: b.Num, Size: b.Size, More: true}
-		return resp
+		return pushAck(b)
 	}
-	m, err := t.finish()
+	info, err := t.finish()
 	d.pushing = nil
 	if err != nil {
 		d.failLocked(err)
 	} else {
-		d.downloadedLocked(m)
+		d.downloadedLocked(info)
+	}
+	return pushAck(b)
+}
+
+// storePushedLocked writes one pushed block and persists the journal.
+func (d *Device) storePushedLocked(t receiver, value []byte) error {
+	if err := t.write(value); err != nil {
+		return err
+	}
+	d.downloadedBytes += int64(len(value))
+	t.journal().Next++
+	if err := t.save(); err != nil {
+		return err
+	}
+	d.persistLocked()
+	return nil
+}
+
+// pushAck acknowledges a pushed block: 2.31 Continue for more, 2.04 for
+// the last one.
+func pushAck(b coap.Block) coap.Response {
+	if b.More {
+		resp := coap.Reply(coap.Continue)
+		resp.Block1 = coap.Block{Num: b.Num, Size: b.Size, More: true}
+		return resp
 	}
 	resp := coap.Reply(coap.Changed)
 	resp.Block1 = coap.Block{Num: b.Num, Size: b.Size}

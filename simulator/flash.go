@@ -119,6 +119,14 @@ func (f *Flash) CandidateLen() int {
 	return len(f.slots[f.candidate()])
 }
 
+// readCandidate calls fn with the candidate slot's bytes, which fn must
+// not keep or change, under the flash's lock.
+func (f *Flash) readCandidate(fn func([]byte)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f.slots[f.candidate()])
+}
+
 // CandidateDigest hashes the candidate slot.
 func (f *Flash) CandidateDigest() [32]byte {
 	f.mu.Lock()

@@ -50,6 +50,7 @@
 //	campaigns        campaign ID -> campaign record (JSON), without its targets
 //	campaign_targets campaign ID, 0x00, endpoint name -> target record (JSON)
 //	device_info      endpoint name  -> device info record (JSON)
+//	classes          class name     -> declared device class record (JSON)
 //
 // Keys are the UTF-8 bytes of the name or ID, unescaped, so a cursor walks
 // them in Go string order: Devices, Registrations, Updates, DeviceInfos
@@ -130,5 +131,9 @@
 //	   buckets); campaign, target and device info records version 1.
 //	   Device records gained "class", update records "campaign",
 //	   "full_size", "max_block" and "retry_limit", all omitted when
+//	   empty, so older records read as they are
+//	5  device classes: classes (a new, empty bucket); class records
+//	   version 1 (durations as "deadline_ns"). Image records gained
+//	   "raw", update records "class" and "raw", omitted when false or
 //	   empty, so older records read as they are
 package store

@@ -220,6 +220,7 @@ type imageRecord struct {
 	Version  string    `json:"version"`
 	Class    string    `json:"class"`
 	Sequence uint64    `json:"sequence"`
+	Raw      bool      `json:"raw,omitempty"`
 	Added    time.Time `json:"added"`
 }
 
@@ -266,6 +267,7 @@ func encodeImage(img firmware.Image) ([]byte, error) {
 		Version:  img.Version,
 		Class:    img.Class,
 		Sequence: img.Sequence,
+		Raw:      img.Raw,
 		Added:    img.Added.UTC(),
 	})
 	if err != nil {
@@ -282,7 +284,7 @@ func decodeImage(b []byte) (firmware.Image, error) {
 	if rec.V != imageRecordVersion {
 		return firmware.Image{}, fmt.Errorf("image record version %d, want %d: %w", rec.V, imageRecordVersion, ErrCorrupt)
 	}
-	img := firmware.Image{Size: rec.Size, Version: rec.Version, Class: rec.Class, Sequence: rec.Sequence, Added: rec.Added}
+	img := firmware.Image{Size: rec.Size, Version: rec.Version, Class: rec.Class, Sequence: rec.Sequence, Raw: rec.Raw, Added: rec.Added}
 	if err := img.Digest.UnmarshalText([]byte(rec.Digest)); err != nil {
 		return firmware.Image{}, fmt.Errorf("image record: %v: %w", err, ErrCorrupt)
 	}

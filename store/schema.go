@@ -28,6 +28,8 @@ var (
 	bucketCampaignTargets = []byte("campaign_targets")
 	bucketDeviceInfo      = []byte("device_info")
 
+	bucketClasses = []byte("classes")
+
 	keySchemaVersion = []byte("schema_version")
 )
 
@@ -49,6 +51,7 @@ var migrations = []migration{
 	{2, "firmware: images, image_data, image_versions, class_sequences, packages, package_data, package_keys", migrateV2},
 	{3, "updates: one record per endpoint", migrateV3},
 	{4, "campaigns: campaigns, campaign_targets; device_info", migrateV4},
+	{5, "device classes: classes", migrateV5},
 }
 
 func migrateV1(tx *bolt.Tx) error {
@@ -84,6 +87,13 @@ func migrateV4(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucket(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
+	}
+	return nil
+}
+
+func migrateV5(tx *bolt.Tx) error {
+	if _, err := tx.CreateBucket(bucketClasses); err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucketClasses, err)
 	}
 	return nil
 }

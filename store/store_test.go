@@ -829,3 +829,9 @@ func TestCrashChild(t *testing.T) {
 	fmt.Println("stored")
 	time.Sleep(time.Minute) // until killed
 }
+
+func TestClassStore(t *testing.T) {
+	storetest.TestClassStore(t, func(t *testing.T) firmware.ClassStore {
+		return openTestDB(t, Options{})
+	})
+}

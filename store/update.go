@@ -21,12 +21,14 @@ type updateRecord struct {
 	Image       string          `json:"image"`
 	Target      manifest.Digest `json:"target"`
 	Version     string          `json:"version,omitempty"`
+	Class       string          `json:"class,omitempty"`
 	Push        bool            `json:"push,omitempty"`
 	Full        bool            `json:"full,omitempty"`
 	Campaign    string          `json:"campaign,omitempty"`
 	FellBack    bool            `json:"fell_back,omitempty"`
 	Package     manifest.Digest `json:"package"`
 	Format      manifest.Format `json:"format,omitempty"`
+	Raw         bool            `json:"raw,omitempty"`
 	Size        int64           `json:"size,omitempty"`
 	FullSize    int64           `json:"full_size,omitempty"`
 	Path        string          `json:"path,omitempty"`

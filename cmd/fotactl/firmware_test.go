@@ -33,7 +33,7 @@ func newFirmwareEnv(t *testing.T) (*env, *firmware.Service) {
 	}
 	e := &env{t: t, devices: &memDevices{devices: map[string]lwm2m.Device{}}, regs: memRegs{}}
 	srv, err := api.New(api.Config{Devices: e.devices, Registrations: e.regs, Transport: noStats{},
-		Images: svc, Packages: svc, Token: testToken})
+		Images: svc, Packages: svc, Classes: svc, Token: testToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestImageCommands(t *testing.T) {
 	d1 := digestOf(t, v1)
 
 	r := e.run("image", "add", v1, "--version", "1.0.0", "--class", "sensor-a").ok(t)
-	want := "image 1.0.0 (class sensor-a) added: 19292 bytes, sequence 1, sha256 " + d1
+	want := "image 1.0.0 (class sensor-a, native) added: 19292 bytes, sequence 1, sha256 " + d1
 	if strings.TrimSpace(r.stdout) != want {
 		t.Errorf("add printed %q\nwant %q", r.stdout, want)
 	}
@@ -79,7 +79,8 @@ func TestImageCommands(t *testing.T) {
 
 	r = e.run("image", "list").ok(t)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "CLASS") || !strings.Contains(lines[1], "1.0.0") ||
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "CLASS") || !strings.Contains(lines[0], "FORMAT") ||
+		!strings.Contains(lines[1], "1.0.0") || !strings.Contains(lines[1], "native") ||
 		!strings.Contains(lines[1], d1) || !strings.Contains(lines[1], "1m ago") || !strings.Contains(lines[2], "1.0.1") {
 		t.Errorf("list:\n%s", r.stdout)
 	}
@@ -91,7 +92,8 @@ func TestImageCommands(t *testing.T) {
 
 	for _, ref := range []string{"1.0.0", d1} {
 		r = e.run("image", "show", ref).ok(t)
-		for _, s := range []string{"Version:", "1.0.0", "Class:", "sensor-a", "Sequence:", "1", "19292 bytes", d1} {
+		for _, s := range []string{"Version:", "1.0.0", "Class:", "sensor-a", "Format:", "native (delivered in fotad's signed packages)",
+			"Sequence:", "1", "19292 bytes", d1} {
 			if !strings.Contains(r.stdout, s) {
 				t.Errorf("show %s lacks %q:\n%s", ref, s, r.stdout)
 			}
@@ -207,6 +209,7 @@ func TestFirmwareUsageErrors(t *testing.T) {
 		{[]string{"image", "burn"}, "try add, list, show or rm"},
 		{[]string{"image", "add", "f.bin"}, "--version and --class are required"},
 		{[]string{"image", "add", "--version", "1", "--class", "c"}, "missing FILE"},
+		{[]string{"image", "add", "f.bin", "--version", "1", "--class", "c", "--format", "mcuboot"}, `--format "mcuboot": want native or raw`},
 		{[]string{"image", "rm"}, "missing DIGEST"},
 		{[]string{"package", "make"}, "--image is required"},
 		{[]string{"package", "show"}, "missing ID"},

@@ -35,13 +35,20 @@ func (c *cli) image(args []string) error {
 }
 
 func (c *cli) imageAdd(args []string) error {
-	cmd := c.command("image add", "fotactl image add FILE --version V --class C [--json]",
+	cmd := c.command("image add", "fotactl image add FILE --version V --class C [--format native|raw] [--json]",
 		`Store a firmware image in fotad. An image is known by the SHA-256 of its bytes
 and never changes; its sequence number, which every package installing it
 carries, follows the order images of its class are added. Adding the same
-file again with the same version and class does nothing.`)
+file again with the same version and class does nothing.
+
+The image's format is its class's profile (see 'fotactl class add'): native
+images are delivered in fotad's signed packages, raw ones byte for byte as
+uploaded, for devices that check their vendor's signature. --format raw for a
+class nobody declared declares it raw; a format other than a declared class's
+profile is refused.`)
 	version := cmd.fs.String("version", "", "the image's firmware `VERSION`, e.g. 1.2.0")
 	class := cmd.fs.String("class", "", "the device `CLASS` the image is for")
+	format := cmd.fs.String("format", "", "the image's `FORMAT`: native or raw (default: its class's profile)")
 	asJSON := cmd.fs.Bool("json", false, "print the stored image as JSON")
 	pos, err := cmd.parse(args, 1, 1, "FILE")
 	if err != nil {
@@ -49,6 +56,11 @@ file again with the same version and class does nothing.`)
 	}
 	if *version == "" || *class == "" {
 		return cmd.usageErrorf("--version and --class are required")
+	}
+	switch *format {
+	case "", "native", "raw":
+	default:
+		return cmd.usageErrorf("--format %q: want native or raw", *format)
 	}
 	data, err := os.ReadFile(pos[0])
 	if err != nil {
@@ -62,6 +74,9 @@ file again with the same version and class does nothing.`)
 		return err
 	}
 	q := url.Values{"version": {*version}, "class": {*class}}
+	if *format != "" {
+		q.Set("format", *format)
+	}
 	status, body, err := client.send(http.MethodPost, "/api/v1/images?"+q.Encode(), bytes.NewReader(data), "application/octet-stream")
 	if err != nil {
 		return fmt.Errorf("add image %s: %w", pos[0], err)
@@ -77,8 +92,8 @@ file again with the same version and class does nothing.`)
 	if status != http.StatusCreated {
 		what = "already stored"
 	}
-	fmt.Fprintf(c.stdout, "image %s (class %s) %s: %d bytes, sequence %d, sha256 %s\n",
-		img.Version, img.Class, what, img.Size, img.Sequence, img.Digest)
+	fmt.Fprintf(c.stdout, "image %s (class %s, %s) %s: %d bytes, sequence %d, sha256 %s\n",
+		img.Version, img.Class, dash(img.Format), what, img.Size, img.Sequence, img.Digest)
 	return nil
 }
 
@@ -105,9 +120,10 @@ func (c *cli) imageList(args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLASS\tVERSION\tSEQUENCE\tSIZE\tADDED\tSHA256")
+	fmt.Fprintln(tw, "CLASS\tVERSION\tFORMAT\tSEQUENCE\tSIZE\tADDED\tSHA256")
 	for _, img := range list.Images {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", img.Class, img.Version, img.Sequence, img.Size, c.ago(&img.Added), img.Digest)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n",
+			img.Class, img.Version, dash(img.Format), img.Sequence, img.Size, c.ago(&img.Added), img.Digest)
 	}
 	return tw.Flush()
 }
@@ -141,6 +157,7 @@ func (c *cli) imageShow(args []string) error {
 	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
 	row("Version", img.Version)
 	row("Class", img.Class)
+	row("Format", formatText(img.Format))
 	row("Sequence", fmt.Sprint(img.Sequence))
 	row("Size", fmt.Sprintf("%d bytes", img.Size))
 	row("SHA-256", img.Digest)
@@ -164,4 +181,15 @@ func (c *cli) imageRemove(args []string) error {
 	}
 	fmt.Fprintf(c.stdout, "image %s removed, with its packages\n", pos[0])
 	return nil
+}
+
+// formatText describes an image's format.
+func formatText(format string) string {
+	switch format {
+	case "native":
+		return "native (delivered in fotad's signed packages)"
+	case "raw":
+		return "raw (delivered as uploaded)"
+	}
+	return dash(format)
 }

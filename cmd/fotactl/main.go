@@ -1,8 +1,8 @@
 // Command fotactl manages a fotad server through its HTTP API: provision
 // devices, list and inspect them and their registrations, read, write,
-// execute and observe resources on registered devices, manage firmware
-// images, signed packages and the signing key, update devices' firmware,
-// and run update campaigns over many devices.
+// execute and observe resources on registered devices, declare device
+// classes, manage firmware images, signed packages and the signing key,
+// update devices' firmware, and run update campaigns over many devices.
 //
 //	fotactl [--server URL] [--token TOKEN] [--data DIR] NOUN VERB [ARGS] [FLAGS]
 //
@@ -64,8 +64,16 @@ Commands:
                               show a device or a registered endpoint
   device rm ENDPOINT          remove a device
   registrations [--json]      list live registrations, provisioned or not (also: reg list)
-  image add FILE --version V --class C [--json]
-                              store a firmware image, known by its SHA-256
+  class add NAME [--profile native|raw] [--delta] [--method auto|pull|push] [--block-size N]
+      [--scheme auto|coaps|coap] [--deadline D] [--success result,version,package] [--json]
+                              declare a device class: the package its devices take
+                              and how it is delivered (--replace to overwrite one)
+  class list [--json]         list declared classes and the default ones of images
+  class show NAME [--json]    show a class's profile (the default for an undeclared one)
+  class rm NAME               remove a declared class that holds no images
+  image add FILE --version V --class C [--format native|raw] [--json]
+                              store a firmware image, known by its SHA-256; raw images
+                              are delivered as uploaded
   image list [--json]         list images by class and sequence
   image show DIGEST|VERSION [--class C] [--json]
                               show an image
@@ -158,6 +166,8 @@ func (c *cli) run(args []string) int {
 		err = c.device(rest)
 	case "registrations", "registration", "reg", "regs":
 		err = c.registrations(rest)
+	case "class", "classes":
+		err = c.classCmd(rest)
 	case "image", "images", "img":
 		err = c.image(rest)
 	case "package", "packages", "pkg":

@@ -85,6 +85,10 @@ type deliveryConfig struct {
 	// made from it. Empty: coaps:// and the listener's address, with
 	// 127.0.0.1 for an unspecified host (fine on one machine only).
 	ServerURI string `yaml:"server_uri"`
+	// PlainURI is how devices reach the plain CoAP listener (coap.coap_listen),
+	// for NoSec devices and classes with the coap scheme. Empty: coap:// and
+	// the listener's address, as for ServerURI.
+	PlainURI string `yaml:"plain_uri"`
 	// UpdateDeadline bounds one device's update (default 24 h).
 	UpdateDeadline time.Duration `yaml:"update_deadline"`
 	// RebootTimeout is how long a device has after Update to come back

@@ -126,22 +126,31 @@ func start(cfg fileConfig, log zerolog.Logger) (d *daemon, err error) {
 }
 
 // startUpdates makes the Object 5 driver; Package URIs point at the CoAPS
-// listener as devices reach it (delivery.server_uri).
+// listener as devices reach it (delivery.server_uri), or at the plain one
+// (delivery.plain_uri) for NoSec devices and classes with the coap scheme.
 func (d *daemon) startUpdates(cfg fileConfig, log zerolog.Logger) {
-	uri := cfg.Delivery.ServerURI
-	if uri == "" && d.coap.DTLSAddr() != nil {
-		host, port, _ := net.SplitHostPort(d.coap.DTLSAddr().String())
-		if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-			host = "127.0.0.1"
-			log.Warn().Msg("delivery.server_uri is not set: Package URIs use 127.0.0.1, reachable only from this machine")
-		}
-		uri = "coaps://" + net.JoinHostPort(host, port)
-	}
 	dc := cfg.Delivery
+	uri := listenerURI(dc.ServerURI, "coaps", d.coap.DTLSAddr(), "delivery.server_uri", log)
+	plain := listenerURI(dc.PlainURI, "coap", d.coap.PlainAddr(), "delivery.plain_uri", log)
 	d.updates = update.New(update.Config{Devices: d.ops, Registrations: d.registry, Packages: d.firmware,
-		Publisher: d.coap, Store: d.db, ServerURI: uri, Deadline: dc.UpdateDeadline,
+		Publisher: d.coap, Store: d.db, ServerURI: uri, PlainURI: plain, Deadline: dc.UpdateDeadline,
 		RebootTimeout: dc.RebootTimeout, Retries: dc.Retries, RetryBackoff: dc.RetryBackoff, PollInterval: dc.PollInterval,
 		BlockSize: d.blockSize(dc), Logger: log})
+}
+
+// listenerURI is the configured URI, else scheme:// and the listener's
+// address, with 127.0.0.1 for an unspecified host (fine on one machine
+// only); empty without a listener.
+func listenerURI(configured, scheme string, addr net.Addr, setting string, log zerolog.Logger) string {
+	if configured != "" || addr == nil {
+		return configured
+	}
+	host, port, _ := net.SplitHostPort(addr.String())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+		log.Warn().Str("setting", setting).Msg("not set: Package URIs use 127.0.0.1, reachable only from this machine")
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // startCampaigns makes the campaign manager and loads the stored
@@ -165,8 +174,9 @@ type fleet struct {
 
 func (f fleet) Reachable(ep string) bool { return f.ops.Reachable(ep) }
 
-// blockSize sizes a device's blocks for its link MTU: the device's own,
-// else its class's, else the configured default.
+// blockSize sizes a device's blocks for its link MTU (the device's own,
+// else its class's, else the configured default), at most its class's
+// declared block size.
 func (d *daemon) blockSize(dc deliveryConfig) update.BlockSizer {
 	return func(ctx context.Context, ep, class string) int {
 		mtu := dc.LinkMTU
@@ -176,7 +186,11 @@ func (d *daemon) blockSize(dc deliveryConfig) update.BlockSizer {
 		if dev, err := d.db.Device(ctx, ep); err == nil && dev.LinkMTU > 0 {
 			mtu = dev.LinkMTU
 		}
-		return coap.BlockSizeForMTU(mtu)
+		size := coap.BlockSizeForMTU(mtu)
+		if c, err := d.firmware.Class(ctx, class); err == nil && c.BlockSize > 0 {
+			size = min(size, c.BlockSize)
+		}
+		return size
 	}
 }
 
@@ -258,6 +272,7 @@ func (d *daemon) startAPI(cfg fileConfig, log zerolog.Logger) error {
 		Inventory:     d.inventory,
 		Images:        d.firmware,
 		Packages:      d.firmware,
+		Classes:       d.firmware,
 		Token:         token,
 		Logger:        log,
 	})

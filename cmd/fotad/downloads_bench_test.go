@@ -35,7 +35,11 @@ package main
 // counts, default 100,1000), FOTA_DL_DELAY (one-way delay, default 100ms),
 // FOTA_DL_BLOCK (Block2 size, default 512), FOTA_DL_BOOT (device reboot
 // time, default 90s), FOTA_DL_PROFILE (a directory: heap and goroutine
-// profiles and the log of the child are saved there). The image is
+// profiles and the log of the child are saved there), FOTA_DL_CLIENT
+// (the devices' client personality: native, the default, downloads
+// fotad's signed package over its registration session; zephyr and anjay
+// download a raw image of a raw class, an MCUboot image or a vendor blob
+// of the same code, over a DTLS session of their own). The image is
 // delivery/delta/testdata/firmware/v6.bin when present (v5 -> v6), else
 // v1..v4 end to end (about 80 KB).
 
@@ -66,6 +70,7 @@ import (
 	"github.com/fotahub/fota/delivery/firmware"
 	"github.com/fotahub/fota/simulator"
 	"github.com/fotahub/fota/simulator/link"
+	"github.com/fotahub/fota/simulator/rawimage"
 )
 
 // dlBootTime is how long a simulated device takes to reboot into the new
@@ -109,6 +114,20 @@ func dlImages(b *testing.B) (old, next []byte, name string) {
 	return old, next, "v1..v4.bin"
 }
 
+// dlRawImage wraps an image's code in the client's vendor format as
+// version major.0.0.
+func dlRawImage(b *testing.B, client simulator.Client, code []byte, major uint8) []byte {
+	v := rawimage.MCUbootVersion{Major: major}
+	if client == simulator.ClientZephyr {
+		return rawimage.MCUboot(code, v)
+	}
+	blob, err := rawimage.VendorBlob(code, v.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return blob
+}
+
 func dlEnvDuration(b *testing.B, name string, def time.Duration) time.Duration {
 	if s := os.Getenv(name); s != "" {
 		d, err := time.ParseDuration(s)
@@ -148,6 +167,15 @@ func benchConcurrentDownloads(b *testing.B, n int) {
 	profDir := os.Getenv("FOTA_DL_PROFILE")
 	bootTime := dlEnvDuration(b, "FOTA_DL_BOOT", dlBootTime)
 	old, next, imageName := dlImages(b)
+	client, err := simulator.ParseClient(os.Getenv("FOTA_DL_CLIENT"))
+	if err != nil {
+		b.Fatalf("FOTA_DL_CLIENT: %v", err)
+	}
+	format := ""
+	if client != simulator.ClientNative {
+		old, next, imageName = dlRawImage(b, client, old, 1), dlRawImage(b, client, next, 2), string(client)+" "+imageName
+		format = "&format=raw"
+	}
 
 	c := startDLChild(b)
 	b.Logf("fotad pid %d, image %s (%d bytes), %d devices, %v each way, %d-byte blocks",
@@ -156,7 +184,7 @@ func benchConcurrentDownloads(b *testing.B, n int) {
 		data    []byte
 		version string
 	}{{old, "1.0.0"}, {next, "2.0.0"}} {
-		if code, body := c.do(b, "POST", "/api/v1/images?version="+im.version+"&class=dl-bench", im.data); code != http.StatusCreated {
+		if code, body := c.do(b, "POST", "/api/v1/images?version="+im.version+"&class=dl-bench"+format, im.data); code != http.StatusCreated {
 			b.Fatalf("add image %s: HTTP %d %s", im.version, code, body)
 		}
 	}
@@ -172,7 +200,7 @@ func benchConcurrentDownloads(b *testing.B, n int) {
 	// The devices, each behind its own delaying relay.
 	prof := link.Profile{Name: "dl-bench", Up: link.Params{Delay: delay}, Down: link.Params{Delay: delay}}
 	devs := c.startFleet(b, n, func(int) link.Profile { return prof }, func(i int) simulator.Config {
-		return simulator.Config{Firmware: old, FirmwareVersion: "1.0.0", Sequence: 1, Class: "dl-bench",
+		return simulator.Config{Client: client, Firmware: old, FirmwareVersion: "1.0.0", Sequence: 1, Class: "dl-bench",
 			BlockSize: blockSize, SlotSize: len(next) + 64<<10, BootTime: bootTime}
 	})
 
@@ -545,6 +573,9 @@ func (c *dlChild) startFleet(b *testing.B, n int, profile func(i int) link.Profi
 		ep, id, key := dlPSK(i)
 		cfg.Endpoint, cfg.PSKIdentity, cfg.PSKKey = ep, id, []byte(key)
 		cfg.Server, cfg.TrustKey, cfg.Logger = relays[i].Addr().String(), c.trust, logger
+		// A client with a download session of its own reaches the
+		// Package URI's host through its relay too.
+		cfg.DownloadVia = map[string]string{c.coaps: relays[i].Addr().String()}
 		if devs[i], err = simulator.New(cfg); err != nil {
 			b.Fatal(err)
 		}

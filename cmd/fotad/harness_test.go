@@ -242,7 +242,7 @@ func (s *testServer) addImages(class string, v1, v2 []byte) {
 		b []byte
 		v string
 	}{{v1, "1.0.0"}, {v2, "2.0.0"}} {
-		if _, _, err := s.d.firmware.AddImage(context.Background(), im.b, im.v, class); err != nil {
+		if _, _, err := s.d.firmware.AddImage(context.Background(), im.b, im.v, class, ""); err != nil {
 			s.t.Fatal(err)
 		}
 	}

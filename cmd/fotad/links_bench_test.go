@@ -317,11 +317,11 @@ func (r *olRun) setup(b *testing.B, seed uint64, oldImg []byte, oldVer string, n
 	r.s = &testServer{t: b, cfg: cfg, d: d}
 	b.Cleanup(r.s.stop)
 
-	oldI, _, err := d.firmware.AddImage(ctx, oldImg, oldVer, olClass)
+	oldI, _, err := d.firmware.AddImage(ctx, oldImg, oldVer, olClass, "")
 	if err != nil {
 		b.Fatal(err)
 	}
-	newI, _, err := d.firmware.AddImage(ctx, newImg, newVer, olClass)
+	newI, _, err := d.firmware.AddImage(ctx, newImg, newVer, olClass, "")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -72,16 +72,7 @@ func testPackageURI(t *testing.T, bin string, full bool, format string) {
 	d := &device{t: t, conn: conn}
 	mustCode(t, "register", d.register("ep="+ep+"&lt=300&lwm2m=1.1&b=U", "</5/0>,</3/0>"), coap.Created)
 
-	if code := s.api("POST", "/api/v1/devices/"+ep+"/update", map[string]any{"image": "2.0.0", "full": full}, nil); code != http.StatusAccepted {
-		t.Fatalf("start update: HTTP %d", code)
-	}
-	var uri string
-	select {
-	case uri = <-dev.uris:
-	case <-time.After(15 * time.Second):
-		u, _ := s.d.updates.Status(ep)
-		t.Fatalf("no Package URI written to /5/0/1; update %+v", u)
-	}
+	uri := startPullUpdate(t, s, dev, ep, map[string]any{"image": "2.0.0", "full": full})
 	u, _ := s.d.updates.Status(ep)
 	if u.Phase != update.Downloading || u.Push || u.Format.String() != format || u.Path == "" {
 		t.Fatalf("update after the Package URI was written: %+v", u)
@@ -205,6 +196,23 @@ func testPackageURI(t *testing.T, bin string, full bool, format string) {
 	if n := len(dev.uris); n != 0 {
 		t.Fatalf("%d more Package URIs written", n)
 	}
+}
+
+// startPullUpdate starts the update through the API and returns the
+// Package URI fotad writes to the device.
+func startPullUpdate(t *testing.T, s *testServer, dev *fwDevice, ep string, body map[string]any) string {
+	t.Helper()
+	if code := s.api("POST", "/api/v1/devices/"+ep+"/update", body, nil); code != http.StatusAccepted {
+		t.Fatalf("start update: HTTP %d", code)
+	}
+	select {
+	case uri := <-dev.uris:
+		return uri
+	case <-time.After(15 * time.Second):
+		u, _ := s.d.updates.Status(ep)
+		t.Fatalf("no Package URI written to /5/0/1; update %+v", u)
+	}
+	return ""
 }
 
 // fwDevice answers what fotad asks a device that takes an update by pull:

@@ -92,7 +92,9 @@ func loadTrustKey(file string) (*ecdsa.PublicKey, error) {
 }
 
 // raiseFileLimit lifts the soft limit on open files to the hard one: a
-// fleet needs three sockets per device (its own and two in its relay).
+// fleet needs three sockets per device (its own and two in its relay),
+// and two more while a zephyr or anjay device downloads over a session of
+// its own.
 func raiseFileLimit() {
 	var l syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {

@@ -9,6 +9,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -24,6 +26,7 @@ type deviceFlags struct {
 	endpoint, identity, keyHex, server string
 	linkName, linksFile                string
 	firmware, version, class, trustKey string
+	client                             string
 	lwm2m                              string
 	queue                              bool
 	lifetime, awake                    time.Duration
@@ -56,15 +59,18 @@ func runDevice(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&f.server, "server", "coaps://127.0.0.1:5684", "server URL, coaps:// or coap://")
 	fs.StringVar(&f.linkName, "link", "wifi", "link profile, or none")
 	fs.StringVar(&f.linksFile, "links", "", "YAML file with more link profiles")
-	fs.StringVar(&f.firmware, "firmware", "", "the image the device runs at first (required)")
-	fs.StringVar(&f.version, "version", "1.0.0", "its version, reported in /3/0/3")
-	fs.StringVar(&f.class, "class", "", "device class the packages must name")
-	fs.StringVar(&f.trustKey, "trust-key", "", "PEM public key that signs packages")
+	fs.StringVar(&f.client, "client", "native", "LwM2M client personality: native (fotad's signed packages), "+
+		"zephyr (MCUboot images) or anjay (vendor blobs)")
+	fs.StringVar(&f.firmware, "firmware", "", "the image the device runs at first (required); zephyr and anjay: in their format")
+	fs.StringVar(&f.version, "version", "1.0.0", "its version, reported in /3/0/3 (native; the others read the image header)")
+	fs.StringVar(&f.class, "class", "", "native: device class the packages must name")
+	fs.StringVar(&f.trustKey, "trust-key", "", "native: PEM public key that signs packages")
 	fs.StringVar(&f.lwm2m, "lwm2m", "1.1", "LwM2M version: 1.0, 1.1 or 1.2")
 	fs.BoolVar(&f.queue, "queue", false, "queue mode: sleep between Updates")
 	fs.DurationVar(&f.lifetime, "lifetime", 300*time.Second, "registration lifetime")
 	fs.DurationVar(&f.awake, "awake", 93*time.Second, "queue mode: how long the device listens after it spoke")
-	fs.IntVar(&f.blockSize, "block-size", 0, "Block2 size of downloads (0: the largest the link MTU allows)")
+	fs.IntVar(&f.blockSize, "block-size", 0, "Block2 size of downloads (0: the client's default: "+
+		"native the largest the link MTU allows, zephyr 256, anjay 1024)")
 	fs.StringVar(&f.protocols, "protocols", "0,1", "/5/0/8: firmware download protocols (0 CoAP, 1 CoAPS, 2 HTTP, 3 HTTPS)")
 	fs.IntVar(&f.delivery, "delivery", 2, "/5/0/9: 0 pull only, 1 push only, 2 both")
 	fs.Var(&f.faults, "fault", "inject a fault at start (repeatable): "+faultNames())
@@ -129,7 +135,11 @@ func buildDevice(f deviceFlags, image []byte, seed uint64, stderr io.Writer) (*s
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg := simulator.Config{Endpoint: f.endpoint, PSKIdentity: f.identity, Server: server.String(),
+	client, err := simulator.ParseClient(f.client)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--client: %w", err)
+	}
+	cfg := simulator.Config{Endpoint: f.endpoint, PSKIdentity: f.identity, Server: server.String(), Client: client,
 		Version: f.lwm2m, Lifetime: f.lifetime, Queue: f.queue, Awake: f.awake, Firmware: image,
 		FirmwareVersion: f.version, Class: f.class, TrustKey: trust, BlockSize: f.blockSize,
 		Delivery: f.delivery,
@@ -165,7 +175,8 @@ func buildDevice(f deviceFlags, image []byte, seed uint64, stderr io.Writer) (*s
 			return nil, nil, err
 		}
 		cfg.Server = relay.Addr().String()
-		if cfg.BlockSize == 0 {
+		cfg.DownloadVia = downloadVia(f.server, server, relay.Addr())
+		if cfg.BlockSize == 0 && client == simulator.ClientNative {
 			cfg.BlockSize = blockSize(prof)
 		}
 	}
@@ -177,6 +188,18 @@ func buildDevice(f deviceFlags, image []byte, seed uint64, stderr io.Writer) (*s
 		return nil, nil, err
 	}
 	return d, relay, nil
+}
+
+// downloadVia sends the download sessions that zephyr and anjay open
+// for a Package URI on fotad's coaps address through the device's relay,
+// so that the link carries them as it carries the registration. The URI
+// may name the server as the --server flag does or by its address.
+func downloadVia(rawServer string, server, relay *net.UDPAddr) map[string]string {
+	via := map[string]string{server.String(): relay.String()}
+	if u, err := url.Parse(rawServer); err == nil && u.Port() != "" {
+		via[u.Host] = relay.String()
+	}
+	return via
 }
 
 func printLink(w io.Writer, r *link.Relay) {

@@ -32,6 +32,7 @@ type fleetConfig struct {
 	Endpoint     string             `yaml:"endpoint"`
 	PSKIdentity  string             `yaml:"psk_identity"`
 	PSKKey       string             `yaml:"psk_key"`
+	Client       string             `yaml:"client"`
 	Firmware     string             `yaml:"firmware"`
 	Version      string             `yaml:"version"`
 	Class        string             `yaml:"class"`
@@ -53,8 +54,8 @@ type fleetConfig struct {
 }
 
 func loadFleetConfig(file string) (fleetConfig, error) {
-	c := fleetConfig{Server: "coaps://127.0.0.1:5684", Count: 10, Endpoint: "sim-%05d", PSKIdentity: "sim-%05d",
-		PSKKey: "sim-key-%05d", Version: "1.0.0", LwM2M: "1.1", Lifetime: 300 * time.Second,
+	c := fleetConfig{Server: "coaps://127.0.0.1:5684", Client: "native", Count: 10, Endpoint: "sim-%05d",
+		PSKIdentity: "sim-%05d", PSKKey: "sim-key-%05d", Version: "1.0.0", LwM2M: "1.1", Lifetime: 300 * time.Second,
 		Awake: 93 * time.Second, Links: map[string]float64{"wifi": 1}, Ramp: 50}
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -74,6 +75,9 @@ func loadFleetConfig(file string) (fleetConfig, error) {
 		return c, fmt.Errorf("%s: ramp must be positive", file)
 	case len(c.Links) == 0:
 		return c, fmt.Errorf("%s: links is empty", file)
+	}
+	if _, err := simulator.ParseClient(c.Client); err != nil {
+		return c, fmt.Errorf("%s: client: %w", file, err)
 	}
 	return c, nil
 }
@@ -174,7 +178,7 @@ func buildFleet(cfg fleetConfig, stderr io.Writer) ([]*member, error) {
 		}
 		f := deviceFlags{endpoint: fmt.Sprintf(cfg.Endpoint, i), identity: fmt.Sprintf(cfg.PSKIdentity, i),
 			keyHex: hex.EncodeToString([]byte(fmt.Sprintf(cfg.PSKKey, i))), server: cfg.Server,
-			linkName: pick, linksFile: cfg.LinksFile, firmware: cfg.Firmware, version: cfg.Version,
+			linkName: pick, linksFile: cfg.LinksFile, client: cfg.Client, firmware: cfg.Firmware, version: cfg.Version,
 			class: cfg.Class, trustKey: cfg.TrustKey, lwm2m: cfg.LwM2M, queue: cfg.Queue,
 			lifetime: cfg.Lifetime, awake: cfg.Awake, logLevel: "error", protocols: "0,1", delivery: 2}
 		d, relay, err := buildDevice(f, image, uint64(i)+1, stderr)

@@ -4,7 +4,8 @@
 // LTE-M or NB-IoT link in front of it.
 //
 //	fotasim device --endpoint EP --psk-identity ID --psk-key HEX \
-//	    --server coaps://HOST:PORT --link PROFILE --firmware FILE --version V
+//	    --server coaps://HOST:PORT --link PROFILE --firmware FILE --version V \
+//	    [--client native|zephyr|anjay]
 //	fotasim fleet --config FILE
 package main
 
@@ -23,7 +24,7 @@ const mainUsage = `fotasim plays LwM2M devices against a fotad server.
 
 Usage:
   fotasim device --endpoint EP --psk-identity ID --psk-key HEX --server coaps://HOST:PORT
-                 --link PROFILE --firmware FILE --version V [flags]
+                 --link PROFILE --firmware FILE --version V [--client native|zephyr|anjay] [flags]
                                run one device until interrupted (fotasim device -h: all flags)
   fotasim fleet --config FILE  run a fleet; one JSON line per device and a summary at the end
   fotasim links [--links FILE] list the link profiles

@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/fotahub/fota/simulator"
 	"github.com/fotahub/fota/simulator/link"
+	"github.com/fotahub/fota/simulator/rawimage"
 )
 
 func TestBlockSizeFitsMTU(t *testing.T) {
@@ -62,5 +66,47 @@ func TestLinksCommand(t *testing.T) {
 		if !strings.Contains(out.String(), n) {
 			t.Errorf("profile %s missing:\n%s", n, out.String())
 		}
+	}
+}
+
+func TestFleetConfigClient(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "fleet.yaml")
+	_ = os.WriteFile(file, []byte("count: 3\nfirmware: fw.bin\nclient: zephyr\n"), 0o600)
+	if c, err := loadFleetConfig(file); err != nil || c.Client != "zephyr" {
+		t.Fatalf("%+v %v", c, err)
+	}
+	_ = os.WriteFile(file, []byte("count: 3\nfirmware: fw.bin\nclient: contiki\n"), 0o600)
+	if _, err := loadFleetConfig(file); err == nil {
+		t.Fatal("unknown client accepted")
+	}
+}
+
+// TestRawDevice: a zephyr device reads its version from its MCUboot
+// image, and its download sessions go through its relay.
+func TestRawDevice(t *testing.T) {
+	image := rawimage.MCUboot([]byte(strings.Repeat("body ", 100)), rawimage.MCUbootVersion{Major: 1, Minor: 4})
+	f := deviceFlags{endpoint: "z-1", identity: "z-1", keyHex: "6b6579", server: "coaps://127.0.0.1:5684",
+		linkName: "wifi", client: "zephyr", version: "9.9.9", lwm2m: "1.1", logLevel: "warn", protocols: "0,1"}
+	d, relay, err := buildDevice(f, image, 1, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	if st := d.Status(); st.Client != simulator.ClientZephyr || st.Version != "1.4.0" {
+		t.Fatalf("status %+v: want zephyr running 1.4.0", st)
+	}
+	f.client = "riot"
+	if _, _, err := buildDevice(f, image, 1, io.Discard); err == nil {
+		t.Fatal("unknown client accepted")
+	}
+}
+
+func TestDownloadVia(t *testing.T) {
+	server := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5684}
+	relay := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+	via := downloadVia("coaps://localhost:5684", server, relay)
+	if via["127.0.0.1:5684"] != "127.0.0.1:40000" || via["localhost:5684"] != "127.0.0.1:40000" {
+		t.Fatalf("%v", via)
 	}
 }

@@ -201,8 +201,11 @@ func (m *Manager) offer(ctx context.Context, installed string, target firmware.I
 	} else if req.Installed == (manifest.Digest{}) {
 		reason = "installed " + installed + " is not stored"
 	}
-	if o.Manifest.Format.IsDelta() {
+	switch {
+	case o.Manifest.Format.IsDelta():
 		reason = ""
+	case o.Raw:
+		reason = o.Reason // whatever the device runs
 	}
 	return PlanDevice{Format: o.Manifest.Format, Size: o.Size, FullSize: o.FullSize, Reason: reason}
 }

@@ -45,7 +45,10 @@ type Image struct {
 	// installs this image: given by the store when the image is added,
 	// monotonic per class (see the package documentation).
 	Sequence uint64
-	Added    time.Time
+	// Raw is set for an image of a raw class (ProfileRaw): it is
+	// delivered as uploaded, never wrapped in a package or patched.
+	Raw   bool
+	Added time.Time
 }
 
 // PackageKey identifies a package by what it does: it installs To, as
@@ -123,11 +126,24 @@ type PackageStore interface {
 	PackageData(ctx context.Context, id manifest.Digest) ([]byte, error)
 }
 
-// Store is what a Service needs: images and packages in one backend, so
-// that removing an image removes its packages atomically.
+// ClassStore keeps declared device classes by name.
+type ClassStore interface {
+	// PutClass creates or replaces the class with c.Name.
+	PutClass(ctx context.Context, c Class) error
+	// Class returns the declared class, or ErrNotFound.
+	Class(ctx context.Context, name string) (Class, error)
+	// Classes returns every declared class, in any order.
+	Classes(ctx context.Context) ([]Class, error)
+	// DeleteClass removes the declared class, or returns ErrNotFound.
+	DeleteClass(ctx context.Context, name string) error
+}
+
+// Store is what a Service needs: images, packages and classes in one
+// backend, so that removing an image removes its packages atomically.
 type Store interface {
 	ImageStore
 	PackageStore
+	ClassStore
 }
 
 // ParseDigest reads a digest in hex, 64 digits, either case.

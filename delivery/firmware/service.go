@@ -26,6 +26,8 @@ const (
 	ReasonInstalledUnknown = "installed image is not stored"
 	ReasonFullRequested    = "full image requested"
 	ReasonDeltaNotSmaller  = "delta package is not smaller than the full one"
+	ReasonNoApplier        = "the class declares no delta applier"
+	ReasonRaw              = "raw image: delivered as uploaded"
 )
 
 // Config wires a Service.
@@ -112,15 +114,19 @@ func (s *Service) KeyFingerprint() string { return s.keyFP }
 
 // AddImage stores data as an image with the version and class and returns
 // it with created true; or, for bytes already stored under the same
-// version and class, the stored image with created false. It fails with
-// ErrInvalid for an empty image or a bad version or class, and with
+// version and class, the stored image with created false. profile is the
+// image's kind: empty for the class's profile. A raw image for a class
+// nobody declared declares the class raw (with its defaults); any other
+// mismatch with the class's profile fails with ErrInvalid. It fails with
+// ErrInvalid, too, for an empty image or a bad version or class, and with
 // ErrConflict when the bytes are stored under another version or class or
 // the version names another image of the class.
-func (s *Service) AddImage(ctx context.Context, data []byte, version, class string) (Image, bool, error) {
+func (s *Service) AddImage(ctx context.Context, data []byte, version, class string, profile Profile) (Image, bool, error) {
 	if err := CheckVersion(version); err != nil {
 		return Image{}, false, fmt.Errorf("add image: %w", err)
 	}
-	if err := CheckClass(class); err != nil {
+	c, err := s.Class(ctx, class)
+	if err != nil {
 		return Image{}, false, fmt.Errorf("add image: %w", err)
 	}
 	switch {
@@ -128,12 +134,25 @@ func (s *Service) AddImage(ctx context.Context, data []byte, version, class stri
 		return Image{}, false, fmt.Errorf("add image: %w: empty image", ErrInvalid)
 	case uint64(len(data)) > manifest.MaxSize:
 		return Image{}, false, fmt.Errorf("add image: %w: %d bytes, more than %d", ErrInvalid, len(data), uint64(manifest.MaxSize))
+	case profile != "" && profile != ProfileNative && profile != ProfileRaw:
+		return Image{}, false, fmt.Errorf("add image: %w: format %q is not native or raw", ErrInvalid, profile)
+	case profile == "":
+		profile = c.Profile
+	case profile != c.Profile && c.Declared:
+		return Image{}, false, fmt.Errorf("add image: %w: class %q takes %s images (its profile), not %s",
+			ErrInvalid, class, c.Profile, profile)
+	case profile == ProfileRaw:
+		c = Class{Name: class, Profile: ProfileRaw}
+		if c, err = s.PutClass(ctx, c); err != nil {
+			return Image{}, false, fmt.Errorf("add image: declare class %q raw: %w", class, err)
+		}
 	}
 	img := Image{
 		Digest:  sha256.Sum256(data),
 		Size:    int64(len(data)),
 		Version: version,
 		Class:   class,
+		Raw:     profile == ProfileRaw,
 		Added:   s.now().UTC().Truncate(time.Second),
 	}
 	return s.store.PutImage(ctx, img, data)
@@ -242,6 +261,22 @@ type Offer struct {
 	// Reason says why the package is a full image (one of the Reason
 	// constants); empty for a delta.
 	Reason string
+	// Raw is set when the package is a raw image itself (see rawPackage).
+	Raw bool
+}
+
+// rawPackage is the package of a raw image: the image's bytes, so its ID
+// (the SHA-256 of its bytes, as for any package) is the image's digest.
+// Its manifest is not sent; it describes the image for the driver and the
+// records.
+func rawPackage(img Image) Package {
+	return Package{
+		ID: img.Digest,
+		Manifest: manifest.Manifest{Sequence: img.Sequence, Version: img.Version, Class: img.Class,
+			Format: manifest.FormatFull, ImageDigest: img.Digest, ImageSize: uint64(img.Size)},
+		Size:    img.Size,
+		Created: img.Added,
+	}
 }
 
 // MakePackage returns the package that brings a device from req.Installed
@@ -284,16 +319,26 @@ func (s *Service) MakePackage(ctx context.Context, req Request) (Offer, error) {
 		}
 	}
 
+	if target.Raw {
+		return Offer{Package: rawPackage(target), FullSize: target.Size, Raw: true, Reason: ReasonRaw}, nil
+	}
+	class, err := s.Class(ctx, target.Class)
+	if err != nil {
+		return Offer{}, fmt.Errorf("make package: %w", err)
+	}
 	full, err := s.packageFor(ctx, PackageKey{To: target.Digest, Format: manifest.FormatFull}, &target, nil)
 	if err != nil {
 		return Offer{}, fmt.Errorf("make package: %w", err)
 	}
 	offer := Offer{Package: full, FullSize: full.Size, Reason: reason}
-	if installed == nil {
+	switch {
+	case installed == nil:
 		return offer, nil
-	}
-	if req.Full {
+	case req.Full:
 		offer.Reason = ReasonFullRequested
+		return offer, nil
+	case !class.Delta:
+		offer.Reason = ReasonNoApplier
 		return offer, nil
 	}
 	key := PackageKey{From: installed.Digest, To: target.Digest, Format: manifest.FormatDelta}
@@ -315,25 +360,38 @@ func (s *Service) Package(ctx context.Context, id manifest.Digest) (Package, err
 	return s.store.Package(ctx, id)
 }
 
-// PackageData returns a package's bytes for serving. The slice is shared
+// PackageData returns a package's bytes for serving: a stored package's,
+// or a raw image's (its own package, see rawPackage). The slice is shared
 // with other callers and the cache: it must not be modified. Bytes served
 // recently come from memory without a copy.
 func (s *Service) PackageData(ctx context.Context, id manifest.Digest) ([]byte, error) {
 	if s.cache == nil {
-		return s.store.PackageData(ctx, id)
+		return s.packageData(ctx, id)
 	}
 	if b, ok := s.cache.get(id); ok {
 		return b, nil
 	}
 	return s.loads.do(ctx, id, func() ([]byte, error) {
 		gen := s.cache.generation()
-		b, err := s.store.PackageData(context.WithoutCancel(ctx), id)
+		b, err := s.packageData(context.WithoutCancel(ctx), id)
 		if err != nil {
 			return nil, err
 		}
 		s.cache.add(id, b, gen)
 		return b, nil
 	})
+}
+
+// packageData reads a stored package's bytes, or a raw image's.
+func (s *Service) packageData(ctx context.Context, id manifest.Digest) ([]byte, error) {
+	b, err := s.store.PackageData(ctx, id)
+	if !errors.Is(err, ErrNotFound) {
+		return b, err
+	}
+	if img, ierr := s.store.Image(ctx, id); ierr != nil || !img.Raw {
+		return nil, err
+	}
+	return s.store.ImageData(ctx, id)
 }
 
 // packageFor returns the package stored under key if the current key

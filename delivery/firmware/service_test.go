@@ -85,7 +85,7 @@ func (f *fixture) service(key *ecdsa.PrivateKey) *firmware.Service {
 
 func (f *fixture) add(data []byte, version, class string) firmware.Image {
 	f.t.Helper()
-	img, created, err := f.svc.AddImage(context.Background(), data, version, class)
+	img, created, err := f.svc.AddImage(context.Background(), data, version, class, "")
 	if err != nil || !created {
 		f.t.Fatalf("AddImage(%s/%s): created %t, %v", class, version, created, err)
 	}
@@ -132,16 +132,16 @@ func TestAddImage(t *testing.T) {
 		t.Errorf("AddImage = %+v\nwant %+v", img, want)
 	}
 
-	again, created, err := f.svc.AddImage(ctx, bytes.Clone(v1), "1.0.0", "sensor")
+	again, created, err := f.svc.AddImage(ctx, bytes.Clone(v1), "1.0.0", "sensor", "")
 	if err != nil || created || again != img {
 		t.Errorf("adding the same image again = %+v, created %t, %v; want the stored one", again, created, err)
 	}
 	for _, c := range []struct{ version, class string }{{"1.0.1", "sensor"}, {"1.0.0", "gateway"}} {
-		if _, _, err := f.svc.AddImage(ctx, v1, c.version, c.class); !errors.Is(err, firmware.ErrConflict) {
+		if _, _, err := f.svc.AddImage(ctx, v1, c.version, c.class, ""); !errors.Is(err, firmware.ErrConflict) {
 			t.Errorf("same bytes as %s/%s = %v, want ErrConflict", c.class, c.version, err)
 		}
 	}
-	if _, _, err := f.svc.AddImage(ctx, readCorpus(t, "v2"), "1.0.0", "sensor"); !errors.Is(err, firmware.ErrConflict) {
+	if _, _, err := f.svc.AddImage(ctx, readCorpus(t, "v2"), "1.0.0", "sensor", ""); !errors.Is(err, firmware.ErrConflict) {
 		t.Errorf("other bytes with a taken version = %v, want ErrConflict", err)
 	}
 
@@ -158,7 +158,7 @@ func TestAddImage(t *testing.T) {
 		"long version":      {v1, strings.Repeat("9", manifest.MaxVersionLen+1), "sensor"},
 		"not UTF-8":         {v1, "\xff", "sensor"},
 	} {
-		if _, _, err := f.svc.AddImage(ctx, c.data, c.version, c.class); !errors.Is(err, firmware.ErrInvalid) {
+		if _, _, err := f.svc.AddImage(ctx, c.data, c.version, c.class, ""); !errors.Is(err, firmware.ErrInvalid) {
 			t.Errorf("%s: AddImage = %v, want ErrInvalid", name, err)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/fotahub/fota/coap"
+	"github.com/fotahub/fota/delivery/firmware"
 	"github.com/fotahub/fota/lwm2m"
 	"github.com/fotahub/fota/lwm2m/model"
 )
@@ -23,6 +25,10 @@ type Config struct {
 	// ServerURI is how devices reach the CoAPS listener, e.g.
 	// "coaps://fota.example.net:5684"; Package URIs are made from it.
 	ServerURI string
+	// PlainURI is how devices reach the plain CoAP listener, e.g.
+	// "coap://fota.example.net:5683": the Package URIs of NoSec devices
+	// and of classes with the coap scheme. Empty when there is none.
+	PlainURI string
 	// Deadline bounds a whole update (default 24 h).
 	Deadline time.Duration
 	// RebootTimeout is how long a device has, after Update is executed,
@@ -84,8 +90,11 @@ func New(cfg Config) *Driver {
 // Request asks for an update.
 type Request struct {
 	Image string // version or digest of the target image
-	Full  bool   // never a delta
-	Push  bool   // write the package (Block1) instead of a Package URI
+	// Class is the image's class, for a version several classes have;
+	// empty: the version must name one image.
+	Class string
+	Full  bool // never a delta
+	Push  bool // write the package (Block1) instead of a Package URI
 	// BlockSize caps the Block2 size below the link's (0: no cap).
 	BlockSize int
 	// Retries overrides Config.Retries for this update (0: keep it,
@@ -101,8 +110,18 @@ func (d *Driver) Start(ctx context.Context, ep string, req Request) (Update, err
 	if _, ok := d.cfg.Registrations.Lookup(ep); !ok {
 		return Update{}, fmt.Errorf("update %s: %w", ep, lwm2m.ErrNotRegistered)
 	}
-	if _, err := d.cfg.Packages.Image(ctx, req.Image, ""); err != nil {
+	target, err := d.cfg.Packages.Image(ctx, req.Image, req.Class)
+	if err != nil {
 		return Update{}, fmt.Errorf("update %s: %w", ep, err)
+	}
+
+	class, err := d.cfg.Packages.Class(ctx, target.Class)
+	if err != nil {
+		return Update{}, fmt.Errorf("update %s: %w", ep, err)
+	}
+	deadline := d.cfg.Deadline
+	if class.Deadline > 0 {
+		deadline = class.Deadline
 	}
 	d.mu.Lock()
 	if u, ok := d.updates[ep]; ok && !u.Phase.Finished() {
@@ -110,9 +129,10 @@ func (d *Driver) Start(ctx context.Context, ep string, req Request) (Update, err
 		return Update{}, ErrBusy
 	}
 	now := time.Now()
-	u := &Update{Endpoint: ep, Image: req.Image, Full: req.Full, Push: req.Push, Campaign: req.Campaign,
+	u := &Update{Endpoint: ep, Image: req.Image, Class: target.Class, Full: req.Full,
+		Push: req.Push || class.Method == firmware.MethodPush, Campaign: req.Campaign,
 		MaxBlock: req.BlockSize, RetryLimit: req.Retries, Phase: Preparing,
-		Started: now, Changed: now, Deadline: now.Add(d.cfg.Deadline)}
+		Started: now, Changed: now, Deadline: now.Add(deadline)}
 	d.updates[ep] = u
 	d.mu.Unlock()
 	if err := d.cfg.Store.PutUpdate(ctx, *u); err != nil {
@@ -259,6 +279,9 @@ func (d *Driver) set(ctx context.Context, ep string, change func(*Update)) Updat
 	if snapshot.Format != 0 {
 		ev = ev.Str("format", snapshot.Format.String())
 	}
+	if snapshot.Raw {
+		ev = ev.Bool("raw", true)
+	}
 	if snapshot.Error != "" {
 		ev = ev.Str("error", snapshot.Error)
 	}
@@ -304,6 +327,9 @@ func (d *Driver) run(ctx context.Context, ep string) {
 // another try and reports true, or ends it and reports false.
 func (d *Driver) recover(ctx context.Context, j *job, u Update, err error) bool {
 	ep := j.ep
+	if now, ok := d.Status(ep); ok {
+		u = now // what the failed step recorded (its result) counts
+	}
 	var dev *deviceFailure
 	isDev := errors.As(err, &dev)
 	switch {
@@ -315,6 +341,9 @@ func (d *Driver) recover(ctx context.Context, j *job, u Update, err error) bool 
 		return true
 	case isDev && dev.result == resultCancelled:
 		d.finish(ctx, ep, Cancelled, resultCancelled, "cancelled by the device")
+		return false
+	case isDev && dev.result == resultUnsupportedType:
+		d.finish(ctx, ep, Failed, dev.result, d.unsupported(ctx, u))
 		return false
 	case isDev && dev.result != resultConnectionLost:
 		d.finish(ctx, ep, Failed, dev.result, err.Error())
@@ -362,16 +391,23 @@ func (d *Driver) retryLimit(u Update) int {
 }
 
 // transient reports an error that may pass: an operation that timed out,
-// went unanswered or found the device away. A CoAP error code or an
-// unreadable answer from the device is definite, as are errors of the
-// server's own (an image that does not exist).
+// went unanswered or found the device away, or a push the device lost
+// half way (4.08). Any other CoAP error code or an unreadable answer from
+// the device is definite, as are errors of the server's own (an image
+// that does not exist).
 func transient(err error) bool {
 	var code lwm2m.CodeError
-	if errors.As(err, &code) || errors.Is(err, lwm2m.ErrUnexpectedResponse) {
+	if errors.As(err, &code) {
+		// 4.08: the device lost a block-wise body half way (it rebooted
+		// during a push): RFC 7959 §2.9.2 says to start the body again.
+		return coap.Code(code) == coap.RequestEntityIncomplete
+	}
+	if errors.Is(err, lwm2m.ErrUnexpectedResponse) {
 		return false
 	}
 	var op *lwm2m.OpError
-	return errors.As(err, &op) || errors.Is(err, lwm2m.ErrNotRegistered) || errors.Is(err, context.DeadlineExceeded)
+	return errors.As(err, &op) || errors.Is(err, lwm2m.ErrNotRegistered) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, errDownloadLost)
 }
 
 // backoff is base doubled n times, at most 15 minutes.
@@ -412,4 +448,24 @@ func (d *Driver) withdraw(path string) {
 	delete(d.live, path)
 	d.mu.Unlock()
 	d.cfg.Publisher.Unpublish(path)
+}
+
+// unsupported explains Update Result 6 (unsupported package type): the
+// device's client does not take what its class's profile sends.
+func (d *Driver) unsupported(ctx context.Context, u Update) string {
+	class := d.class(ctx, u.Class)
+	what := "the declared"
+	if !class.Declared {
+		what = "the default"
+	}
+	if u.Raw {
+		return fmt.Sprintf("device reported update result 6 (unsupported package type) for raw image %s of class %q: "+
+			"its client refused the file as uploaded; check that the image is the vendor's package for this device "+
+			"(fotactl class show %s)", u.Version, u.Class, u.Class)
+	}
+	return fmt.Sprintf("device reported update result 6 (unsupported package type) for fotad's signed %s package: "+
+		"class %q has %s profile native, and this device's client takes another format. If it runs a third-party "+
+		"client (Zephyr/MCUboot, Anjay, a module's own FOTA), give it a raw class: fotactl class add NAME --profile raw, "+
+		"add the vendor's image with fotactl image add FILE --version V --class NAME --format raw, and set the "+
+		"device's class to NAME; see docs/devices.md", u.Format, u.Class, what)
 }

@@ -79,7 +79,7 @@ func newRigOps(t *testing.T, ops lwm2m.OperatorConfig, mutate func(*update.Confi
 		b []byte
 		v string
 	}{{image1, "1.0.0"}, {image2, "2.0.0"}} {
-		if _, _, err := r.fw.AddImage(ctx, im.b, im.v, "sensor-a"); err != nil {
+		if _, _, err := r.fw.AddImage(ctx, im.b, im.v, "sensor-a", ""); err != nil {
 			t.Fatal(err)
 		}
 	}

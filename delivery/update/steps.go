@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,6 +59,11 @@ func ResultText(result int) string {
 // of the Execute.
 var errNeverBack = errors.New("device never came back after Update")
 
+// errDownloadLost: the device came back from a reboot with Object 5 idle
+// and no result, its download gone; it is started again like one that
+// lost its connection.
+var errDownloadLost = errors.New("the device rebooted and lost its download")
+
 // errMethod: the device supports neither the delivery method asked for
 // nor a protocol the server serves.
 var errMethod = errors.New("the device cannot take the package that way")
@@ -95,6 +102,7 @@ func (s fwState) with(values []model.PathValue) fwState {
 // prepare reads the device, makes the package and publishes or pushes it.
 func (d *Driver) prepare(ctx context.Context, j *job) error {
 	ep := j.ep
+	j.back = false // only a return during this download counts
 	reg, ok := d.cfg.Registrations.Lookup(ep)
 	if !ok {
 		return fmt.Errorf("update %s: %w", ep, lwm2m.ErrNotRegistered)
@@ -103,16 +111,19 @@ func (d *Driver) prepare(ctx context.Context, j *job) error {
 	if err != nil {
 		return err
 	}
-	push, err := d.method(ctx, j, reg)
-	if err != nil {
-		return err
-	}
-	d.set(ctx, ep, func(u *Update) { u.Push = push })
 	u, _ := d.Status(ep)
-	target, err := d.cfg.Packages.Image(ctx, u.Image, "")
+	// Class was resolved at Start: a version may name images of several.
+	target, err := d.cfg.Packages.Image(ctx, u.Image, u.Class)
 	if err != nil {
 		return err
 	}
+	class := d.class(ctx, target.Class)
+	push, err := d.method(ctx, j, reg, class)
+	if err != nil {
+		return err
+	}
+	d.set(ctx, ep, func(u *Update) { u.Push, u.Class = push, target.Class })
+	u, _ = d.Status(ep)
 	if u.Retries > 0 && installed == target.Version && j.st.result == resultSuccess {
 		// A retry found the earlier attempt done: the device runs the
 		// target and reported success.
@@ -146,16 +157,16 @@ func (d *Driver) prepare(ctx context.Context, j *job) error {
 	}
 	d.set(ctx, ep, func(u *Update) {
 		u.Target, u.Version, u.Package, u.Format, u.Size = target.Digest, target.Version, offer.ID, offer.Manifest.Format, offer.Size
-		u.FullSize = offer.FullSize
+		u.Raw, u.FullSize = offer.Raw, offer.FullSize
 		u.Phase, u.Result, u.BlockSize = Downloading, 0, block
 		if !again {
 			u.BytesServed = 0
 		}
 	})
 	if push {
-		err = d.push(ctx, ep, data)
+		err = d.pushFromIdle(ctx, j, data)
 	} else {
-		err = d.publish(ctx, ep, reg, offer.ID, data, true)
+		err = d.publish(ctx, ep, reg, class, offer.ID, data, true)
 	}
 	if err != nil {
 		return err
@@ -163,11 +174,22 @@ func (d *Driver) prepare(ctx context.Context, j *job) error {
 	return d.resync(ctx, j)
 }
 
-// method decides push or pull from /5/0/9 (0 pull, 1 push, 2 both) and,
-// for pull, /5/0/8 (the server serves CoAPS to devices with DTLS, CoAP
-// to NoSec ones). A push asked for is kept when the device allows it.
-// The state it reads becomes the job's.
-func (d *Driver) method(ctx context.Context, j *job, reg lwm2m.Registration) (push bool, err error) {
+// class returns the named class's profile; if it cannot be read, the
+// default one, so that a store hiccup does not stop an update.
+func (d *Driver) class(ctx context.Context, name string) firmware.Class {
+	c, err := d.cfg.Packages.Class(ctx, name)
+	if err != nil {
+		d.log.Warn().Err(err).Str("class", name).Msg("class not readable: its default profile applies")
+		return firmware.DefaultClass(name)
+	}
+	return c
+}
+
+// method decides push or pull from the class's method, /5/0/9 (0 pull,
+// 1 push, 2 both) and, for pull, /5/0/8 (the protocol of the Package URI's
+// scheme). A push asked for is kept when the device allows it. The state
+// it reads becomes the job's.
+func (d *Driver) method(ctx context.Context, j *job, reg lwm2m.Registration, class firmware.Class) (push bool, err error) {
 	ep := j.ep
 	res, err := d.cfg.Devices.Do(ctx, ep, lwm2m.Op{Kind: lwm2m.OpRead, Path: model.ObjectInstancePath(5, 0)})
 	if err != nil {
@@ -185,11 +207,11 @@ func (d *Driver) method(ctx context.Context, j *job, reg lwm2m.Registration) (pu
 		}
 	}
 	want := int64(1) // CoAPS
-	if reg.Identity.Kind == lwm2m.IdentityNone {
+	if d.scheme(reg, class) == firmware.SchemeCoAP {
 		want = 0
 	}
-	canPull := delivery != 1 && (len(protocols) == 0 || protocols[want])
-	canPush := delivery != 0
+	canPull := class.Method != firmware.MethodPush && delivery != 1 && (len(protocols) == 0 || protocols[want])
+	canPush := class.Method != firmware.MethodPull && delivery != 0
 	u, _ := d.Status(ep)
 	switch {
 	case u.Push && canPush, !canPull && canPush:
@@ -197,14 +219,36 @@ func (d *Driver) method(ctx context.Context, j *job, reg lwm2m.Registration) (pu
 	case canPull:
 		return false, nil
 	}
-	return false, fmt.Errorf("%w: delivery method %d, protocols %v", errMethod, delivery, protocols)
+	return false, fmt.Errorf("%w: class %q method %s, device delivery method %d, protocols %v (want %d for %s)",
+		errMethod, class.Name, class.Method, delivery, slices.Sorted(maps.Keys(protocols)), want, d.scheme(reg, class))
+}
+
+// scheme is the Package URI scheme for the device: the class's, or coaps
+// for a device with DTLS and coap for a NoSec one.
+func (d *Driver) scheme(reg lwm2m.Registration, class firmware.Class) string {
+	switch {
+	case class.Scheme == firmware.SchemeCoAPS || class.Scheme == firmware.SchemeCoAP:
+		return class.Scheme
+	case reg.Identity.Kind == lwm2m.IdentityNone:
+		return firmware.SchemeCoAP
+	}
+	return firmware.SchemeCoAPS
 }
 
 // publish serves the package to the device at the update's path (a new
 // one when it has none) and, when write is set, writes its Package URI.
-func (d *Driver) publish(ctx context.Context, ep string, reg lwm2m.Registration, id manifest.Digest, data []byte, write bool) error {
+// A coaps path is the device's identity's alone; a coap one is any plain
+// peer's, guarded by the path's 128 random bits.
+func (d *Driver) publish(ctx context.Context, ep string, reg lwm2m.Registration, class firmware.Class, id manifest.Digest, data []byte, write bool) error {
 	u, _ := d.Status(ep)
-	owner := coap.Identity{Mode: coap.SecurityMode(reg.Identity.Kind), Name: reg.Identity.Name}
+	base, owner := d.cfg.ServerURI, coap.Identity{Mode: coap.SecurityMode(reg.Identity.Kind), Name: reg.Identity.Name}
+	if d.scheme(reg, class) == firmware.SchemeCoAP {
+		base, owner = d.cfg.PlainURI, coap.Identity{Mode: coap.NoSec}
+	}
+	if base == "" {
+		return fmt.Errorf("%w: the device needs a %s Package URI and fotad has no such listener",
+			errMethod, d.scheme(reg, class))
+	}
 	p, err := d.cfg.Publisher.Publish(owner, coap.NewBlob(bytes.NewReader(data), int64(len(data)), id[:]),
 		coap.PublishOptions{Path: u.Path, MaxBlock: u.BlockSize, OnBlock: func(b coap.BlockServed) {
 			d.mu.Lock()
@@ -223,9 +267,24 @@ func (d *Driver) publish(ctx context.Context, ep string, reg lwm2m.Registration,
 	if !write {
 		return nil
 	}
-	uri := model.SingleResource(1, model.StringValue(strings.TrimSuffix(d.cfg.ServerURI, "/")+p))
+	uri := model.SingleResource(1, model.StringValue(strings.TrimSuffix(base, "/")+p))
 	_, err = d.cfg.Devices.Do(ctx, ep, lwm2m.Op{Kind: lwm2m.OpWrite, Path: model.ResourcePath(5, 0, 1), Node: &uri})
 	return err
+}
+
+// pushFromIdle writes the package, after resetting Object 5 when an
+// earlier push was cut off and left the device Downloading: a device
+// takes the first block of a Package only when idle, and cannot resume a
+// push.
+func (d *Driver) pushFromIdle(ctx context.Context, j *job, data []byte) error {
+	if j.st.state != stateIdle {
+		d.log.Info().Str("endpoint", j.ep).Int("state", j.st.state).Msg("resetting Object 5 before the push")
+		reset := model.SingleResource(1, model.StringValue(""))
+		if _, err := d.cfg.Devices.Do(ctx, j.ep, lwm2m.Op{Kind: lwm2m.OpWrite, Path: model.ResourcePath(5, 0, 1), Node: &reset}); err != nil {
+			return err
+		}
+	}
+	return d.push(ctx, j.ep, data)
 }
 
 func (d *Driver) push(ctx context.Context, ep string, data []byte) error {
@@ -251,7 +310,7 @@ func (d *Driver) download(ctx context.Context, j *job) error {
 		if err != nil {
 			return err
 		}
-		if err := d.publish(ctx, ep, reg, u.Package, data, false); err != nil {
+		if err := d.publish(ctx, ep, reg, d.class(ctx, u.Class), u.Package, data, false); err != nil {
 			return err
 		}
 	}
@@ -266,6 +325,10 @@ func (d *Driver) download(ctx context.Context, j *job) error {
 			return true, nil
 		case st.state == stateIdle && st.result > resultSuccess:
 			return false, &deviceFailure{result: st.result}
+		case st.state == stateIdle && st.result == 0 && j.back:
+			// Back from a reboot with Object 5 reset: a client that keeps
+			// it in RAM (Zephyr's) lost the download.
+			return false, errDownloadLost
 		}
 		return false, nil
 	})
@@ -329,26 +392,29 @@ var (
 
 func (d *Driver) verifyOnce(ctx context.Context, j *job) error {
 	u, _ := d.Status(j.ep)
+	class := d.class(ctx, u.Class)
 	vctx, cancel := context.WithDeadline(ctx, u.Executed.Add(d.cfg.RebootTimeout))
 	defer cancel()
-	var reported string // the version the device runs, once it reported result 1
+	var reported string // what the device runs, once it looked done
 	err := d.await(vctx, j, func(st fwState) (bool, error) {
 		switch {
-		case st.result == resultSuccess:
-			version, err := d.readString(vctx, j.ep, model.ResourcePath(3, 0, 3))
-			if err != nil {
-				return false, nil // away again, or still rebooting: wait on
-			}
-			reported = version
-			return version == u.Version, nil
 		case st.result == resultDeferred && st.state == stateDownloaded:
 			return false, errDeferred
 		case st.result == 0 && st.state == stateDownloaded && j.back:
 			return false, errNotExecuted
 		case st.result > resultSuccess && st.result != resultDeferred:
 			return false, &deviceFailure{result: st.result}
+		case st.result != resultSuccess && (class.Has(firmware.SuccessResult) || (st.state != stateIdle && !j.back)):
+			// Not done yet: no result 1, or, for a class that does not
+			// count on it, the device is not back from its reboot.
+			return false, nil
 		}
-		return false, nil
+		ok, seen, err := d.succeeded(vctx, j.ep, class, u.Version)
+		if err != nil {
+			return false, nil // away again, or still rebooting: wait on
+		}
+		reported = seen
+		return ok, nil
 	})
 	switch {
 	case err == nil:
@@ -356,11 +422,37 @@ func (d *Driver) verifyOnce(ctx context.Context, j *job) error {
 		return nil
 	case vctx.Err() != nil && ctx.Err() == nil:
 		if reported != "" {
-			return fmt.Errorf("%w: it reported success but runs %q, not %q", errNeverBack, reported, u.Version)
+			return fmt.Errorf("%w: it looks done but reports %s, not %q", errNeverBack, reported, u.Version)
 		}
 		return fmt.Errorf("%w within %s", errNeverBack, d.cfg.RebootTimeout)
 	}
 	return err
+}
+
+// succeeded reads what the class's success checks compare with the target
+// version: /3/0/3 (version) and /5/0/7 (package). It reports whether all
+// match and, when one does not, what the device reported.
+func (d *Driver) succeeded(ctx context.Context, ep string, class firmware.Class, version string) (bool, string, error) {
+	for _, c := range []struct {
+		check string
+		path  model.Path
+		name  string
+	}{
+		{firmware.SuccessVersion, model.ResourcePath(3, 0, 3), "firmware version"},
+		{firmware.SuccessPackage, model.ResourcePath(5, 0, 7), "package version"},
+	} {
+		if !class.Has(c.check) {
+			continue
+		}
+		got, err := d.readString(ctx, ep, c.path)
+		if err != nil {
+			return false, "", err
+		}
+		if got != version {
+			return false, fmt.Sprintf("%s %q", c.name, got), nil
+		}
+	}
+	return true, "", nil
 }
 
 // observe makes the job follow /5/0: it observes it, and the answer is

@@ -43,8 +43,11 @@ type Update struct {
 	Image   string
 	Target  manifest.Digest
 	Version string
-	Push    bool // push (Block1) rather than pull
-	Full    bool // full image asked for, or after a delta fell back
+	// Class is the target image's class, whose profile says how the
+	// update is delivered and recognised (firmware.Class).
+	Class string
+	Push  bool // push (Block1) rather than pull
+	Full  bool // full image asked for, or after a delta fell back
 	// Campaign is the campaign that started the update ("" for one
 	// started by hand).
 	Campaign string
@@ -53,7 +56,9 @@ type Update struct {
 	FellBack bool
 	Package  manifest.Digest
 	Format   manifest.Format
-	Size     int64
+	// Raw is set when the package is a raw image, sent as uploaded.
+	Raw  bool
+	Size int64
 	// FullSize is the size of the target's full-image package: what a
 	// delta saved against.
 	FullSize int64
@@ -100,15 +105,17 @@ type Registrations interface {
 	Lookup(endpoint string) (lwm2m.Registration, bool)
 }
 
-// Packages makes and serves packages (*firmware.Service).
+// Packages makes and serves packages and knows the device classes
+// (*firmware.Service).
 type Packages interface {
 	Image(ctx context.Context, ref, class string) (firmware.Image, error)
+	Class(ctx context.Context, name string) (firmware.Class, error)
 	MakePackage(ctx context.Context, req firmware.Request) (firmware.Offer, error)
 	PackageData(ctx context.Context, id manifest.Digest) ([]byte, error)
 }
 
 // BlockSizer returns the largest block size for the device's link (see
-// coap.BlockSizeForMTU), 0 for the server's default.
+// coap.BlockSizeForMTU) and class, 0 for the server's default.
 type BlockSizer func(ctx context.Context, ep, class string) int
 
 // Publisher serves package bytes to one device (*coap.Server).

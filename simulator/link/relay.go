@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -12,30 +13,57 @@ import (
 // ErrClosed is returned by Relay methods called after Close.
 var ErrClosed = errors.New("relay closed")
 
+// DefaultIdleTimeout is how long a relay keeps a flow's NAT mapping without
+// a datagram either way before it forgets it (see Relay.SetIdleTimeout).
+// It is in the range of carrier NAT UDP timeouts, and bounds what a
+// long-running fleet holds for device sockets that went away without a
+// word, as a client's finished download socket does.
+const DefaultIdleTimeout = 5 * time.Minute
+
 // Relay is a UDP relay for one device in front of a real server, applying
 // a Link in real time. The device sends to Addr; the relay forwards to the
-// server from its own outside socket (a NAT mapping, moved by Rebind) and
-// forwards what the server sends back to that socket to the device's last
-// address. Only datagrams from the server's address are taken in on the
-// outside socket, as a port-restricted NAT does.
+// server and back like a carrier NAT: each device socket (a flow, told
+// apart by its source address) gets its own outside socket, its mapping,
+// when its first datagram gets through the link, and what the server sends
+// to that outside socket goes back to that device socket. A client that
+// opens a second socket, as Zephyr's and Anjay's do for a firmware
+// download, thus appears to the server at a second address while its
+// registration stays where it was. Only datagrams from the server's
+// address are taken in on an outside socket, as a port-restricted NAT
+// does. Rebind moves every mapping to a new port; a flow without a
+// datagram either way for the idle timeout is forgotten, and its device
+// socket gets a new mapping when it sends again.
 //
-// A relay runs two goroutines, one per direction. Each reads its socket
-// with a deadline at the next delivery due, so packets in flight wait in a
-// heap and cost no goroutine or timer of their own. An idle relay with a
-// built-in profile holds about 20 KB. Datagrams the kernel drops because a
-// socket buffer is full (a sender far faster than the relay is scheduled)
-// never reach the Link and are not counted.
+// The flows share the one Link: one radio, so rate, queue, loss and
+// outages apply to the sum of their traffic.
+//
+// A relay runs one goroutine for the up direction and one per flow for the
+// down direction. Each reads its socket with a deadline at the next
+// delivery due, so packets in flight wait in a heap and cost no goroutine
+// or timer of their own. A relay with one flow and a built-in profile
+// holds about 20 KB, and an idle relay does not grow. Datagrams the kernel
+// drops because a socket buffer is full (a sender far faster than the
+// relay is scheduled) never reach the Link and are not counted.
 type Relay struct {
 	link   *Link
 	server netip.AddrPort
 	inside *net.UDPConn
 
-	mu      sync.Mutex
-	outside *net.UDPConn
-	device  netip.AddrPort
-	closed  bool
+	mu     sync.Mutex
+	flows  []*flow // oldest first; a device has a handful of sockets at most
+	idle   time.Duration
+	closed bool
 
 	wg sync.WaitGroup
+}
+
+// flow is one device socket and its NAT mapping. Its fields are guarded by
+// the relay's mu.
+type flow struct {
+	device netip.AddrPort // the device socket's address
+	out    *net.UDPConn   // the outside socket, replaced by Rebind
+	last   time.Time      // the latest datagram either way
+	gone   bool           // reaped or closed: its down loop ends
 }
 
 // NewRelay starts a relay to server listening on 127.0.0.1:0. An
@@ -62,14 +90,9 @@ func NewRelay(server *net.UDPAddr, prof Profile, seed uint64) (*Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new relay to %s: %w", dst, err)
 	}
-	r := &Relay{link: l, server: dst, inside: in}
-	if r.outside, err = r.listenOutside(); err != nil {
-		_ = in.Close()
-		return nil, fmt.Errorf("new relay to %s: %w", dst, err)
-	}
-	r.wg.Add(2)
+	r := &Relay{link: l, server: dst, inside: in, idle: DefaultIdleTimeout}
+	r.wg.Add(1)
 	go r.upLoop()
-	go r.downLoop()
 	return r, nil
 }
 
@@ -89,11 +112,43 @@ func (r *Relay) Addr() *net.UDPAddr { return r.inside.LocalAddr().(*net.UDPAddr)
 // Server is the address the relay forwards to.
 func (r *Relay) Server() *net.UDPAddr { return net.UDPAddrFromAddrPort(r.server) }
 
-// OutsideAddr is the device's address as the server sees it now.
+// OutsideAddr is the device's address as the server sees it now: that of
+// its oldest live flow, normally the registration socket. It is nil while
+// no flow has a mapping (before the first datagram gets through, after
+// Close, or once every flow was idle too long).
 func (r *Relay) OutsideAddr() *net.UDPAddr {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.outside.LocalAddr().(*net.UDPAddr)
+	if len(r.flows) == 0 {
+		return nil
+	}
+	return r.flows[0].out.LocalAddr().(*net.UDPAddr)
+}
+
+// OutsideAddrs are the addresses of every live flow as the server sees
+// them, oldest first.
+func (r *Relay) OutsideAddrs() []*net.UDPAddr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	addrs := make([]*net.UDPAddr, len(r.flows))
+	for i, fl := range r.flows {
+		addrs[i] = fl.out.LocalAddr().(*net.UDPAddr)
+	}
+	return addrs
+}
+
+// SetIdleTimeout sets how long a flow lives without a datagram either way,
+// the carrier NAT's mapping timeout; d <= 0 restores DefaultIdleTimeout.
+// A flow waiting with the old value takes the new one up at its next
+// datagram or check, so set it before traffic starts for it to hold
+// exactly. A flow with packets in flight is never idle.
+func (r *Relay) SetIdleTimeout(d time.Duration) {
+	if d <= 0 {
+		d = DefaultIdleTimeout
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.idle = d
 }
 
 // Link is the relay's link, for outages at set times or its profile.
@@ -112,26 +167,37 @@ func (r *Relay) Outage(d time.Duration) {
 // EndOutage ends every outage now.
 func (r *Relay) EndOutage() { r.link.EndOutages(time.Now()) }
 
-// Rebind emulates a NAT rebinding: the outside socket is replaced by one
-// on a new port, so the server sees the device at a new address. What the
-// server sends to the old address from then on is lost; packets already in
-// flight are not.
+// Rebind emulates a NAT rebinding, the carrier NAT forgetting all its
+// mappings: every flow's outside socket is replaced by one on a new port,
+// so the server sees each device socket at a new address. What the server
+// sends to an old address from then on is lost; packets already in flight
+// are not. Either every flow moves or, on an error, none does.
 func (r *Relay) Rebind() error {
-	out, err := r.listenOutside()
-	if err != nil {
-		return fmt.Errorf("rebind: %w", err)
-	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		_ = out.Close()
 		return fmt.Errorf("rebind: %w", ErrClosed)
 	}
-	old := r.outside
-	r.outside = out
+	fresh := make([]*net.UDPConn, len(r.flows))
+	for i := range fresh {
+		out, err := r.listenOutside()
+		if err != nil {
+			r.mu.Unlock()
+			for _, c := range fresh[:i] {
+				_ = c.Close()
+			}
+			return fmt.Errorf("rebind: %w", err)
+		}
+		fresh[i] = out
+	}
+	for i, fl := range r.flows {
+		fl.out, fresh[i] = fresh[i], fl.out
+	}
 	r.mu.Unlock()
-	// Closing wakes the down loop, which then reads from the new socket.
-	_ = old.Close()
+	// Closing wakes each down loop, which then reads from its new socket.
+	for _, old := range fresh {
+		_ = old.Close()
+	}
 	return nil
 }
 
@@ -144,9 +210,15 @@ func (r *Relay) Close() error {
 		return nil
 	}
 	r.closed = true
-	out := r.outside
+	errs := []error{r.inside.Close()}
+	for _, fl := range r.flows {
+		fl.gone = true
+		// Closing wakes its down loop, which then sees gone and ends.
+		errs = append(errs, fl.out.Close())
+	}
+	r.flows = nil
 	r.mu.Unlock()
-	err := errors.Join(r.inside.Close(), out.Close())
+	err := errors.Join(errs...)
 	r.wg.Wait()
 	if err != nil {
 		return fmt.Errorf("close relay: %w", err)
@@ -167,7 +239,7 @@ func readBufSize(mtu int) int {
 }
 
 // upLoop carries device to server: it reads the inside socket and writes
-// due packets out of the current outside socket.
+// due packets out of their flow's outside socket.
 func (r *Relay) upLoop() {
 	defer r.wg.Done()
 	var f flight
@@ -182,11 +254,8 @@ func (r *Relay) upLoop() {
 		n, from, err := r.inside.ReadFromUDPAddrPort(buf)
 		switch {
 		case err == nil:
-			r.mu.Lock()
-			r.device = from
-			r.mu.Unlock()
 			if at, ok := r.link.up.Send(time.Now(), n); ok {
-				f.push(at, buf[:n])
+				f.push(at, from, buf[:n])
 			}
 		case errors.Is(err, net.ErrClosed):
 			return
@@ -195,58 +264,107 @@ func (r *Relay) upLoop() {
 	}
 }
 
-// sendUp writes from the current outside socket. A write that races with
-// Rebind may find the old socket closed; the packet is then lost, as it
-// would be at a NAT losing its mapping.
-func (r *Relay) sendUp(b []byte) {
+// sendUp writes a packet from device out of its flow's outside socket,
+// mapping the device socket first if it has no flow: the mapping is made
+// by the first datagram that reaches the NAT, so one lost on the air makes
+// none. A write that races with Rebind may find the old socket closed;
+// the packet is then lost, as it would be at a NAT losing its mapping.
+func (r *Relay) sendUp(device netip.AddrPort, b []byte) {
 	r.mu.Lock()
-	out := r.outside
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	i := slices.IndexFunc(r.flows, func(fl *flow) bool { return fl.device == device })
+	var fl *flow
+	if i >= 0 {
+		fl = r.flows[i]
+	} else {
+		out, err := r.listenOutside()
+		if err != nil {
+			// No port for a mapping: the NAT drops the packet.
+			r.mu.Unlock()
+			return
+		}
+		fl = &flow{device: device, out: out}
+		r.flows = append(r.flows, fl)
+		// Added under mu, which Close takes before it waits, and while
+		// upLoop itself keeps the count above zero.
+		r.wg.Add(1)
+		go r.downLoop(fl)
+	}
+	fl.last = time.Now()
+	out := fl.out
 	r.mu.Unlock()
 	_, _ = out.WriteToUDPAddrPort(b, r.server)
 }
 
-// downLoop carries server to device: it reads the current outside socket,
-// following Rebind, and writes due packets to the device from the inside
-// socket.
-func (r *Relay) downLoop() {
+// downLoop carries server to device for one flow: it reads the flow's
+// current outside socket, following Rebind, and writes due packets to the
+// device socket from the inside socket. Nothing in flight and nothing
+// either way for the idle timeout, it forgets the flow and ends.
+func (r *Relay) downLoop(fl *flow) {
 	defer r.wg.Done()
 	var f flight
 	buf := make([]byte, readBufSize(r.link.prof.Down.MTU))
 	var conn *net.UDPConn
 	var deadline time.Time
+	var idleCheck time.Time // when to look whether the flow is idle
 	for {
+		now := time.Now()
 		r.mu.Lock()
-		cur, closed := r.outside, r.closed
+		cur, gone, idleAt := fl.out, fl.gone, fl.last.Add(r.idle)
+		if !gone && f.empty() && !now.Before(idleAt) {
+			r.forget(fl)
+			gone = true
+		}
 		r.mu.Unlock()
-		if closed {
+		if gone {
 			return
 		}
 		if cur != conn {
 			conn, deadline = cur, time.Time{}
 		}
-		if next := f.next(); !next.Equal(deadline) {
+		next := f.next()
+		if next.IsZero() {
+			// Armed once and kept while traffic moves idleAt on, so that
+			// busy flows do not reset the deadline on every datagram; a
+			// shorter timeout moves it closer at once.
+			if !idleCheck.After(now) || idleAt.Before(idleCheck) {
+				idleCheck = idleAt
+			}
+			next = idleCheck
+		}
+		if !next.Equal(deadline) {
 			_ = conn.SetReadDeadline(next)
 			deadline = next
 		}
 		n, from, err := conn.ReadFromUDPAddrPort(buf)
 		if err == nil && from.Addr().Unmap() == r.server.Addr() && from.Port() == r.server.Port() {
-			if at, ok := r.link.down.Send(time.Now(), n); ok {
-				f.push(at, buf[:n])
+			now := time.Now()
+			r.mu.Lock()
+			fl.last = now
+			r.mu.Unlock()
+			if at, ok := r.link.down.Send(now, n); ok {
+				f.push(at, fl.device, buf[:n])
 			}
 		}
-		// On net.ErrClosed the socket was closed by Rebind or Close; the
-		// next turn tells which.
+		// On net.ErrClosed the socket was closed by Rebind, Close or an
+		// idle timeout; the next turn tells which.
 		f.deliver(time.Now(), r.sendDown)
 	}
 }
 
-func (r *Relay) sendDown(b []byte) {
-	r.mu.Lock()
-	dev := r.device
-	r.mu.Unlock()
-	if dev.IsValid() {
-		_, _ = r.inside.WriteToUDPAddrPort(b, dev)
-	}
+// forget removes an idle flow and closes its outside socket. Callers hold
+// mu.
+func (r *Relay) forget(fl *flow) {
+	fl.gone = true
+	r.flows = slices.DeleteFunc(r.flows, func(o *flow) bool { return o == fl })
+	_ = fl.out.Close()
+}
+
+func (r *Relay) sendDown(device netip.AddrPort, b []byte) {
+	_, _ = r.inside.WriteToUDPAddrPort(b, device)
 }
 
 // flight holds the packets of one direction that are on their way, in a
@@ -261,6 +379,7 @@ type flight struct {
 type inFlight struct {
 	at   time.Time
 	seq  uint64
+	to   netip.AddrPort // the device socket it comes from (up) or goes to (down)
 	data []byte
 }
 
@@ -282,8 +401,12 @@ func (f *flight) next() time.Time {
 	return f.heap[0].at
 }
 
-// push copies b into the heap, due at at.
-func (f *flight) push(at time.Time, b []byte) {
+// empty reports whether nothing is in flight.
+func (f *flight) empty() bool { return len(f.heap) == 0 }
+
+// push copies b, a packet of the flow of device socket to, into the heap,
+// due at at.
+func (f *flight) push(at time.Time, to netip.AddrPort, b []byte) {
 	var data []byte
 	if n := len(f.free); n > 0 && cap(f.free[n-1]) >= len(b) {
 		data = f.free[n-1][:len(b)]
@@ -294,7 +417,7 @@ func (f *flight) push(at time.Time, b []byte) {
 	}
 	copy(data, b)
 	f.seq++
-	f.heap = append(f.heap, inFlight{at: at, seq: f.seq, data: data})
+	f.heap = append(f.heap, inFlight{at: at, seq: f.seq, to: to, data: data})
 	for i := len(f.heap) - 1; i > 0; {
 		parent := (i - 1) / 2
 		if !f.less(i, parent) {
@@ -306,9 +429,9 @@ func (f *flight) push(at time.Time, b []byte) {
 }
 
 // deliver sends every packet due by now, in order.
-func (f *flight) deliver(now time.Time, send func([]byte)) {
+func (f *flight) deliver(now time.Time, send func(to netip.AddrPort, b []byte)) {
 	for len(f.heap) > 0 && !f.heap[0].at.After(now) {
-		data := f.heap[0].data
+		to, data := f.heap[0].to, f.heap[0].data
 		last := len(f.heap) - 1
 		f.heap[0] = f.heap[last]
 		f.heap[last] = inFlight{}
@@ -327,7 +450,7 @@ func (f *flight) deliver(now time.Time, send func([]byte)) {
 			f.heap[i], f.heap[small] = f.heap[small], f.heap[i]
 			i = small
 		}
-		send(data)
+		send(to, data)
 		if len(f.free) < maxFree {
 			f.free = append(f.free, data)
 		}

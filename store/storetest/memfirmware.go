@@ -25,6 +25,7 @@ type FirmwareStore struct {
 	packages    map[manifest.Digest]firmware.Package
 	packageData map[manifest.Digest][]byte
 	keys        map[firmware.PackageKey]manifest.Digest
+	classes     map[string]firmware.Class
 }
 
 var _ firmware.Store = (*FirmwareStore)(nil)
@@ -38,6 +39,7 @@ func NewFirmwareStore() *FirmwareStore {
 		packages:    map[manifest.Digest]firmware.Package{},
 		packageData: map[manifest.Digest][]byte{},
 		keys:        map[firmware.PackageKey]manifest.Digest{},
+		classes:     map[string]firmware.Class{},
 	}
 }
 
@@ -208,4 +210,56 @@ func (m *FirmwareStore) PackageData(ctx context.Context, id manifest.Digest) ([]
 		return nil, fmt.Errorf("package data %s: %w", id, firmware.ErrNotFound)
 	}
 	return bytes.Clone(b), nil
+}
+
+func (m *FirmwareStore) PutClass(ctx context.Context, c firmware.Class) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c.Success = append([]string(nil), c.Success...)
+	m.classes[c.Name] = c
+	return nil
+}
+
+func (m *FirmwareStore) Class(ctx context.Context, name string) (firmware.Class, error) {
+	if err := ctx.Err(); err != nil {
+		return firmware.Class{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.classes[name]
+	if !ok {
+		return firmware.Class{}, fmt.Errorf("class %q: %w", name, firmware.ErrNotFound)
+	}
+	c.Success = append([]string(nil), c.Success...)
+	return c, nil
+}
+
+func (m *FirmwareStore) Classes(ctx context.Context) ([]firmware.Class, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]firmware.Class, 0, len(m.classes))
+	for _, c := range m.classes {
+		c.Success = append([]string(nil), c.Success...)
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (m *FirmwareStore) DeleteClass(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.classes[name]; !ok {
+		return fmt.Errorf("class %q: %w", name, firmware.ErrNotFound)
+	}
+	delete(m.classes, name)
+	return nil
 }

@@ -14,3 +14,7 @@ func TestFirmwareStoreImages(t *testing.T) {
 func TestFirmwareStorePackages(t *testing.T) {
 	TestPackageStore(t, func(*testing.T) firmware.Store { return NewFirmwareStore() })
 }
+
+func TestFirmwareStoreClasses(t *testing.T) {
+	TestClassStore(t, func(*testing.T) firmware.ClassStore { return NewFirmwareStore() })
+}
