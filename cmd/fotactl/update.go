@@ -37,18 +37,20 @@ func (c *cli) updateCmd(args []string) error {
 func updatePath(ep string) string { return devicePath(ep) + "/update" }
 
 func (c *cli) updateStart(args []string) error {
-	cmd := c.command("update", "fotactl update [start] ENDPOINT --image VERSION|DIGEST [--full] [--push] [--json]",
+	cmd := c.command("update", "fotactl update [start] ENDPOINT --image VERSION|DIGEST [--class C] [--full] [--push] [--json]",
 		`Update a device's firmware through Object 5: fotad reads the installed
 version, makes the package (a delta from the installed image when that is
 smaller, else the full image), gives the device a Package URI to pull it
 from (or writes it to /5/0/0 with --push), runs Update and checks that the
 device comes back with the new version. A delta the device cannot apply
-falls back to the full image. The command returns once fotad has started;
+falls back to the full image. A raw class's image is sent as uploaded, the
+way its class says (fotactl class show). The command returns once fotad has started;
 follow the update with 'fotactl update status ENDPOINT --watch', stop it
 with 'fotactl update cancel ENDPOINT'.`)
 	image := cmd.fs.String("image", "", "the target image's `VERSION or DIGEST`")
 	full := cmd.fs.Bool("full", false, "send the full image even when a delta would be smaller")
 	push := cmd.fs.Bool("push", false, "write the package to /5/0/0 (Block1) instead of letting the device pull it")
+	class := cmd.fs.String("class", "", "the image's `CLASS`, for a version several classes have (default: the device's class)")
 	asJSON := cmd.fs.Bool("json", false, "print the API's JSON")
 	pos, err := cmd.parse(args, 1, 1, "ENDPOINT")
 	if err != nil {
@@ -62,7 +64,7 @@ with 'fotactl update cancel ENDPOINT'.`)
 	if err != nil {
 		return err
 	}
-	req := api.UpdateRequest{Image: *image, Full: *full, Push: *push}
+	req := api.UpdateRequest{Image: *image, Full: *full, Push: *push, Class: *class}
 	_, body, err := client.call(c.ctx, http.MethodPost, updatePath(ep), req)
 	if err != nil {
 		return fmt.Errorf("update %s: %w", ep, err)
@@ -78,8 +80,12 @@ with 'fotactl update cancel ENDPOINT'.`)
 	if v.Full {
 		what = "full image"
 	}
+	target := targetName(v)
+	if v.Class != "" {
+		target += " of class " + v.Class
+	}
 	fmt.Fprintf(c.stdout, "updating %s to %s (%s, %s): %s; follow it with: fotactl update status %s --watch\n",
-		ep, targetName(v), v.Method, what, v.Phase, ep)
+		ep, target, v.Method, what, v.Phase, ep)
 	return nil
 }
 
@@ -381,6 +387,9 @@ func (c *cli) printUpdate(v api.UpdateView) error {
 		image += " (asked for " + v.Image + ")"
 	}
 	row("Image", image)
+	if v.Class != "" {
+		row("Class", v.Class)
+	}
 	method := "pull: the device downloads the package from fotad"
 	if v.Method == "push" {
 		method = "push: fotad writes the package to /5/0/0"
@@ -389,6 +398,9 @@ func (c *cli) printUpdate(v api.UpdateView) error {
 	switch {
 	case v.Package != "":
 		pkg := fmt.Sprintf("%s, %d bytes, id %s", v.Format, v.Size, v.Package)
+		if v.Raw {
+			pkg = fmt.Sprintf("raw image as uploaded, %d bytes, sha256 %s", v.Size, v.Package)
+		}
 		if v.FellBack {
 			pkg += " (the delta failed on the device: fell back to the full image)"
 		}

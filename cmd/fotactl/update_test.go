@@ -38,7 +38,7 @@ func (f *fakeUpdates) Start(_ context.Context, ep string, req update.Request) (u
 		return update.Update{}, update.ErrBusy
 	}
 	now := time.Now()
-	u := update.Update{Endpoint: ep, Image: req.Image, Full: req.Full, Push: req.Push, Phase: update.Preparing,
+	u := update.Update{Endpoint: ep, Image: req.Image, Class: req.Class, Full: req.Full, Push: req.Push, Phase: update.Preparing,
 		Started: now, Changed: now, Deadline: now.Add(24 * time.Hour)}
 	f.updates[ep] = u
 	return u, nil
@@ -416,5 +416,17 @@ func TestUpdateHelpers(t *testing.T) {
 		if got := sizeText(n); got != want {
 			t.Errorf("sizeText(%d) = %s, want %s", n, got, want)
 		}
+	}
+}
+
+func TestUpdateStartWithClass(t *testing.T) {
+	e := newUpdateEnv(t)
+	r := e.run("update", "dev-1", "--image", "2.1.0", "--class", "nrf91-tracker").ok(t)
+	want := "updating dev-1 to 2.1.0 of class nrf91-tracker (pull, delta when smaller): preparing; follow it with: fotactl update status dev-1 --watch\n"
+	if r.stdout != want {
+		t.Errorf("stdout %q\nwant   %q", r.stdout, want)
+	}
+	if req := e.updates.requests[0]; req != (update.Request{Image: "2.1.0", Class: "nrf91-tracker"}) {
+		t.Errorf("request %+v", req)
 	}
 }
