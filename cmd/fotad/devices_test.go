@@ -331,3 +331,47 @@ func TestRawClassCampaign(t *testing.T) {
 		}
 	}
 }
+
+// TestUnobservableZephyrRebootsMidDownload: a Zephyr device that refuses
+// observations (the driver reads /5/0 instead) loses power mid-download
+// and comes back registered anew with Object 5 idle and result 0; the
+// driver must see from the new registration that the download was lost
+// and start it again, instead of waiting for the deadline.
+func TestUnobservableZephyrRebootsMidDownload(t *testing.T) {
+	s := startServer(t, func(c *fileConfig) { c.Delivery.RetryBackoff = time.Second })
+	ctx := context.Background()
+	im := personalityImages(t, simulator.ClientZephyr, firmware.MethodPull)
+	if _, err := s.d.firmware.PutClass(ctx, im.class); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []struct {
+		b []byte
+		v string
+	}{{im.v1, "1.0.0"}, {im.v2, "2.0.0"}} {
+		if _, _, err := s.d.firmware.AddImage(ctx, v.b, v.v, im.class.Name, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const ep = "zephyr-no-observe"
+	relay := dmRelay(t, s.coapsAddr(), link.Profile{Name: "slow", Up: link.Params{Delay: 20 * time.Millisecond},
+		Down: link.Params{Delay: 20 * time.Millisecond}}, 7)
+	dmProvision(t, s, ep)
+	dev := dmStartDevice(t, simulator.Config{Endpoint: ep, PSKIdentity: ep, PSKKey: []byte(ep + "-key"),
+		Server: relay.Addr().String(), Client: simulator.ClientZephyr, Firmware: im.v1, NoObserve: true,
+		DownloadVia: map[string]string{s.coapsAddr(): relay.Addr().String()}, SlotSize: 128 << 10,
+		BootTime: 100 * time.Millisecond, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)})
+	waitWithin(t, "registered and its version read", time.Minute, func() bool {
+		v, ok := s.d.inventory.Installed(ep)
+		return ok && v == "1.0.0"
+	})
+	if code := dmAPI(t, s, "POST", "/api/v1/devices/"+ep+"/update", map[string]any{"image": "2.0.0", "class": im.class.Name}, nil); code != http.StatusAccepted {
+		t.Fatalf("start update: HTTP %d", code)
+	}
+	waitWithin(t, "half the image downloaded", time.Minute, func() bool { return dev.Status().Downloaded >= int64(len(im.v2)/2) })
+	dev.Inject(simulator.FaultPowerLossDownload)
+	view := dmAwaitUpdate(t, s, ep, 2*time.Minute)
+	running, _ := dev.Flash().Running()
+	if view.Phase != "done" || view.Retries == 0 || sha256.Sum256(running) != sha256.Sum256(im.v2) {
+		t.Fatalf("update %s after %d retries (%s); device runs %q", view.Phase, view.Retries, view.Error, dev.Status().Version)
+	}
+}

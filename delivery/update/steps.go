@@ -79,6 +79,10 @@ type job struct {
 	// back is set when the device was observed again on a new
 	// registration or session: it rebooted, or came back.
 	back bool
+	// regID is the registration the download started on: a device
+	// registered anew since has rebooted or reconnected, which a device
+	// that cannot be observed shows only this way.
+	regID string
 }
 
 // fwState is /5/0/3 and /5/0/5.
@@ -102,11 +106,11 @@ func (s fwState) with(values []model.PathValue) fwState {
 // prepare reads the device, makes the package and publishes or pushes it.
 func (d *Driver) prepare(ctx context.Context, j *job) error {
 	ep := j.ep
-	j.back = false // only a return during this download counts
 	reg, ok := d.cfg.Registrations.Lookup(ep)
 	if !ok {
 		return fmt.Errorf("update %s: %w", ep, lwm2m.ErrNotRegistered)
 	}
+	j.back, j.regID = false, reg.ID // only a return during this download counts
 	installed, err := d.readString(ctx, ep, model.ResourcePath(3, 0, 3))
 	if err != nil {
 		return err
@@ -325,7 +329,7 @@ func (d *Driver) download(ctx context.Context, j *job) error {
 			return true, nil
 		case st.state == stateIdle && st.result > resultSuccess:
 			return false, &deviceFailure{result: st.result}
-		case st.state == stateIdle && st.result == 0 && j.back:
+		case st.state == stateIdle && st.result == 0 && (j.back || d.reregistered(j)):
 			// Back from a reboot with Object 5 reset: a client that keeps
 			// it in RAM (Zephyr's) lost the download.
 			return false, errDownloadLost
@@ -453,6 +457,13 @@ func (d *Driver) succeeded(ctx context.Context, ep string, class firmware.Class,
 		}
 	}
 	return true, "", nil
+}
+
+// reregistered reports whether the device registered anew since the
+// job's download started.
+func (d *Driver) reregistered(j *job) bool {
+	reg, ok := d.cfg.Registrations.Lookup(j.ep)
+	return ok && j.regID != "" && reg.ID != j.regID
 }
 
 // observe makes the job follow /5/0: it observes it, and the answer is
