@@ -39,6 +39,7 @@ type secureConn struct {
 	identity Identity
 	pc       *peerConn
 	resumed  *Session // set when this is a parked session resumed
+	cont     continuation
 }
 
 // dtlsListener accepts DTLS sessions for go-coap. Handshakes run here, one

@@ -67,6 +67,9 @@ func (s *Server) checkSessions(sessions []*Session, now time.Time, cold bool) {
 		}
 		if cold || idle < hotWindow {
 			cc.CheckExpirations(now)
+			if sc, ok := cc.NetConn().(*secureConn); ok {
+				sc.retransmit(now)
+			}
 		}
 		if s.cfg.ParkAfter > 0 && idle > s.cfg.ParkAfter {
 			s.park(sess)
