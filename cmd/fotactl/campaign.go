@@ -595,17 +595,9 @@ func (c *cli) campaignList(args []string) error {
 	if _, err := cmd.parse(args, 0, 0, ""); err != nil {
 		return err
 	}
-	client, err := c.client()
-	if err != nil {
-		return err
-	}
 	var list api.CampaignList
-	body, err := client.getJSON("/api/v1/campaigns", &list)
-	if err != nil {
-		return fmt.Errorf("list campaigns: %w", err)
-	}
-	if *asJSON {
-		return c.printJSON(body)
+	if printed, err := c.fetch("/api/v1/campaigns", &list, *asJSON, "list campaigns"); printed || err != nil {
+		return err
 	}
 	if len(list.Campaigns) == 0 {
 		fmt.Fprintln(c.stdout, "No campaigns. Plan one with 'fotactl campaign plan --image VERSION --all'.")
@@ -672,17 +664,9 @@ grouped by Update Result and reason. --devices lists every device.`)
 	if err != nil {
 		return err
 	}
-	client, err := c.client()
-	if err != nil {
-		return err
-	}
 	var cb api.CampaignBody
-	body, err := client.getJSON(campaignPath(pos[0]), &cb)
-	if err != nil {
-		return fmt.Errorf("show campaign %s: %w", pos[0], err)
-	}
-	if *asJSON {
-		return c.printJSON(body)
+	if printed, err := c.fetch(campaignPath(pos[0]), &cb, *asJSON, fmt.Sprintf("show campaign %s", pos[0])); printed || err != nil {
+		return err
 	}
 	return c.printCampaign(cb, *devices)
 }

@@ -148,17 +148,9 @@ func (c *cli) classList(args []string) error {
 	if _, err := cmd.parse(args, 0, 0, ""); err != nil {
 		return err
 	}
-	client, err := c.client()
-	if err != nil {
-		return err
-	}
 	var list api.ClassList
-	body, err := client.getJSON("/api/v1/classes", &list)
-	if err != nil {
-		return fmt.Errorf("list classes: %w", err)
-	}
-	if *asJSON {
-		return c.printJSON(body)
+	if printed, err := c.fetch("/api/v1/classes", &list, *asJSON, "list classes"); printed || err != nil {
+		return err
 	}
 	if len(list.Classes) == 0 {
 		fmt.Fprintln(c.stdout, "No classes. Declare one with 'fotactl class add NAME --profile native|raw'.")
@@ -181,17 +173,9 @@ func (c *cli) classShow(args []string) error {
 	if err != nil {
 		return err
 	}
-	client, err := c.client()
-	if err != nil {
-		return err
-	}
 	var v api.ClassView
-	body, err := client.getJSON(classPath(pos[0]), &v)
-	if err != nil {
-		return fmt.Errorf("show class %s: %w", pos[0], err)
-	}
-	if *asJSON {
-		return c.printJSON(body)
+	if printed, err := c.fetch(classPath(pos[0]), &v, *asJSON, fmt.Sprintf("show class %s", pos[0])); printed || err != nil {
+		return err
 	}
 	profile := v.Profile
 	switch v.Profile {

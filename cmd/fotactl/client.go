@@ -163,3 +163,21 @@ func (c *cli) printJSON(body []byte) error {
 	_, err := c.stdout.Write(buf.Bytes())
 	return err
 }
+
+// fetch GETs path into v for a list or show command. With asJSON it
+// prints the API's JSON instead and reports printed, so the caller is
+// done; what names the request in an error ("list images").
+func (c *cli) fetch(path string, v any, asJSON bool, what string) (printed bool, err error) {
+	client, err := c.client()
+	if err != nil {
+		return false, err
+	}
+	body, err := client.getJSON(path, v)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", what, err)
+	}
+	if asJSON {
+		return true, c.printJSON(body)
+	}
+	return false, nil
+}

@@ -128,17 +128,9 @@ func (c *cli) deviceList(args []string) error {
 	if _, err := cmd.parse(args, 0, 0, ""); err != nil {
 		return err
 	}
-	client, err := c.client()
-	if err != nil {
-		return err
-	}
 	var list api.DeviceList
-	body, err := client.getJSON("/api/v1/devices", &list)
-	if err != nil {
-		return fmt.Errorf("list devices: %w", err)
-	}
-	if *asJSON {
-		return c.printJSON(body)
+	if printed, err := c.fetch("/api/v1/devices", &list, *asJSON, "list devices"); printed || err != nil {
+		return err
 	}
 	if len(list.Devices) == 0 {
 		fmt.Fprintln(c.stdout, "No devices. Add one with 'fotactl device add ENDPOINT --psk-identity ID --psk-key HEX'.")
@@ -182,17 +174,9 @@ func (c *cli) deviceShow(args []string) error {
 	if err != nil {
 		return err
 	}
-	client, err := c.client()
-	if err != nil {
-		return err
-	}
 	var d api.DeviceView
-	body, err := client.getJSON(devicePath(pos[0]), &d)
-	if err != nil {
-		return fmt.Errorf("show device %s: %w", pos[0], err)
-	}
-	if *asJSON {
-		return c.printJSON(body)
+	if printed, err := c.fetch(devicePath(pos[0]), &d, *asJSON, fmt.Sprintf("show device %s", pos[0])); printed || err != nil {
+		return err
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }

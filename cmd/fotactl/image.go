@@ -103,17 +103,9 @@ func (c *cli) imageList(args []string) error {
 	if _, err := cmd.parse(args, 0, 0, ""); err != nil {
 		return err
 	}
-	client, err := c.client()
-	if err != nil {
-		return err
-	}
 	var list api.ImageList
-	body, err := client.getJSON("/api/v1/images", &list)
-	if err != nil {
-		return fmt.Errorf("list images: %w", err)
-	}
-	if *asJSON {
-		return c.printJSON(body)
+	if printed, err := c.fetch("/api/v1/images", &list, *asJSON, "list images"); printed || err != nil {
+		return err
 	}
 	if len(list.Images) == 0 {
 		fmt.Fprintln(c.stdout, "No images. Add one with 'fotactl image add FILE --version V --class C'.")

@@ -73,21 +73,13 @@ func (c *cli) keyShow(args []string) error {
 	if _, err := cmd.parse(args, 0, 0, ""); err != nil {
 		return err
 	}
-	client, err := c.client()
-	if err != nil {
-		return err
-	}
 	var v api.SigningKeyView
-	body, err := client.getJSON("/api/v1/signing-key", &v)
-	if err != nil {
-		return fmt.Errorf("show signing key: %w", err)
-	}
-	if *asJSON {
-		return c.printJSON(body)
+	if printed, err := c.fetch("/api/v1/signing-key", &v, *asJSON, "show signing key"); printed || err != nil {
+		return err
 	}
 	if _, err := manifest.ParsePublicKeyPEM([]byte(v.PublicKeyPEM)); err != nil {
 		return fmt.Errorf("show signing key: the server sent %w", err)
 	}
-	_, err = fmt.Fprint(c.stdout, v.PublicKeyPEM)
+	_, err := fmt.Fprint(c.stdout, v.PublicKeyPEM)
 	return err
 }

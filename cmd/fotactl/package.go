@@ -72,17 +72,9 @@ func (c *cli) packageShow(args []string) error {
 	if err != nil {
 		return err
 	}
-	client, err := c.client()
-	if err != nil {
-		return err
-	}
 	var p api.PackageView
-	body, err := client.getJSON("/api/v1/packages/"+pos[0], &p)
-	if err != nil {
-		return fmt.Errorf("show package %s: %w", pos[0], err)
-	}
-	if *asJSON {
-		return c.printJSON(body)
+	if printed, err := c.fetch("/api/v1/packages/"+pos[0], &p, *asJSON, fmt.Sprintf("show package %s", pos[0])); printed || err != nil {
+		return err
 	}
 	return c.printPackage(p, false)
 }

@@ -19,17 +19,9 @@ func (c *cli) registrations(args []string) error {
 	if _, err := cmd.parse(args, 0, 0, ""); err != nil {
 		return err
 	}
-	client, err := c.client()
-	if err != nil {
-		return err
-	}
 	var list api.RegistrationList
-	body, err := client.getJSON("/api/v1/registrations", &list)
-	if err != nil {
-		return fmt.Errorf("list registrations: %w", err)
-	}
-	if *asJSON {
-		return c.printJSON(body)
+	if printed, err := c.fetch("/api/v1/registrations", &list, *asJSON, "list registrations"); printed || err != nil {
+		return err
 	}
 	if len(list.Registrations) == 0 {
 		fmt.Fprintln(c.stdout, "No registrations.")
