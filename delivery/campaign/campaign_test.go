@@ -172,7 +172,15 @@ type fakeDevices []lwm2m.Device
 
 // fakePackages knows images 1.0.0 and 2.0.0 of class "m4" and 1.0.0 of
 // class "other"; a delta is 100 bytes, the full image 1000.
-type fakePackages struct{}
+type fakePackages struct {
+	classBlock int // the block size of every class (0: the link's)
+}
+
+func (f fakePackages) Class(_ context.Context, name string) (firmware.Class, error) {
+	c := firmware.DefaultClass(name)
+	c.BlockSize = f.classBlock
+	return c, nil
+}
 
 var (
 	imgV1    = firmware.Image{Digest: manifest.Digest{1}, Version: "1.0.0", Class: "m4", Sequence: 1}
@@ -599,6 +607,16 @@ func TestPlanSelectionAndPayloads(t *testing.T) {
 	}
 	if len(p.Airtime) != 1 || p.Airtime[0].BlockSize != 64 || p.Airtime[0].Total >= p.Airtime[0].FullOnly {
 		t.Fatalf("airtime = %+v", p.Airtime)
+	}
+	// The class's block size caps the link's (1024 for catm1's MTU), and
+	// the campaign's caps both.
+	r.m.cfg.Packages = fakePackages{classBlock: 256}
+	for _, c := range []struct{ campaign, want int }{{0, 256}, {64, 64}, {512, 256}} {
+		spec := Spec{Image: "2.0.0", Select: Selection{All: true}, Delivery: Delivery{BlockSize: c.campaign}}
+		p, err := r.m.Plan(context.Background(), spec)
+		if err != nil || len(p.Airtime) != 1 || p.Airtime[0].BlockSize != c.want {
+			t.Fatalf("campaign block size %d, class 256: airtime %+v, %v; want %d-byte blocks", c.campaign, p.Airtime, err, c.want)
+		}
 	}
 
 	if _, err := r.m.Plan(context.Background(), Spec{Image: "2.0.0", Select: Selection{Versions: []string{"7"}}}); !errors.Is(err, ErrEmpty) {

@@ -54,6 +54,7 @@ type Fleet interface {
 // Packages resolves images and makes packages (*firmware.Service).
 type Packages interface {
 	Image(ctx context.Context, ref, class string) (firmware.Image, error)
+	Class(ctx context.Context, name string) (firmware.Class, error)
 	MakePackage(ctx context.Context, req firmware.Request) (firmware.Offer, error)
 }
 

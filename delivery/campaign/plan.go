@@ -158,7 +158,7 @@ func (m *Manager) plan(ctx context.Context, spec Spec) (Plan, map[string]map[str
 	slices.SortStableFunc(p.Devices, func(a, b PlanDevice) int {
 		return cmp.Or(cmp.Compare(a.Wave, b.Wave), cmp.Compare(a.Endpoint, b.Endpoint))
 	})
-	p.Airtime = m.airtime(p.Devices, spec.Delivery.BlockSize)
+	p.Airtime = m.airtime(p.Devices, m.blockCap(ctx, spec, target.Class))
 	return p, tags, nil
 }
 
@@ -210,13 +210,24 @@ func (m *Manager) offer(ctx context.Context, installed string, target firmware.I
 	return PlanDevice{Format: o.Manifest.Format, Size: o.Size, FullSize: o.FullSize, Reason: reason}
 }
 
-// airtime estimates the plan's transfer times on every configured link.
-func (m *Manager) airtime(rows []PlanDevice, blockOverride int) []Airtime {
+// blockCap is the smallest of the campaign's block size and its class's
+// (0: neither caps the link's).
+func (m *Manager) blockCap(ctx context.Context, spec Spec, class string) int {
+	limit := spec.Delivery.BlockSize
+	if c, err := m.cfg.Packages.Class(ctx, class); err == nil && c.BlockSize > 0 && (limit == 0 || c.BlockSize < limit) {
+		limit = c.BlockSize
+	}
+	return limit
+}
+
+// airtime estimates the plan's transfer times on every configured link,
+// in the link's block size capped at limit (0: no cap).
+func (m *Manager) airtime(rows []PlanDevice, limit int) []Airtime {
 	var out []Airtime
 	for _, l := range m.cfg.Links {
-		block := blockOverride
-		if block == 0 {
-			block = coap.BlockSizeForMTU(l.MTU)
+		block := coap.BlockSizeForMTU(l.MTU)
+		if limit > 0 {
+			block = min(block, limit)
 		}
 		a := Airtime{Link: l.Name, BlockSize: block}
 		n := 0
