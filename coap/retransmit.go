@@ -2,6 +2,7 @@ package coap
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/plgd-dev/go-coap/v3/message"
@@ -34,6 +35,9 @@ const (
 
 // continuation is the last continuation block a session wrote.
 type continuation struct {
+	// pending mirrors msg != nil, so that reading a message (every
+	// datagram of the session) takes no lock when nothing is outstanding.
+	pending atomic.Bool
 	mu      sync.Mutex
 	msg     []byte // nil: none outstanding
 	mid     uint16
@@ -59,6 +63,7 @@ func (c *continuation) wrote(b []byte, now time.Time) {
 	}
 	c.msg = append(c.msg[:0], b...)
 	c.mid, c.sent, c.timeout, c.next = mid, 0, ackTimeout, now.Add(ackTimeout)
+	c.pending.Store(true)
 }
 
 // laterBlock reports whether the request carries a Block1 or Block2
@@ -79,13 +84,14 @@ func laterBlock(b []byte) bool {
 
 // read clears the outstanding block when b acknowledges or resets it.
 func (c *continuation) read(b []byte) {
-	if len(b) < 4 || b[0]>>6 != 1 || (b[0]>>4)&3 < 2 {
-		return // not an Acknowledgement or Reset
+	if !c.pending.Load() || len(b) < 4 || b[0]>>6 != 1 || (b[0]>>4)&3 < 2 {
+		return // nothing outstanding, or not an Acknowledgement or Reset
 	}
 	mid := uint16(b[2])<<8 | uint16(b[3])
 	c.mu.Lock()
 	if c.msg != nil && c.mid == mid {
 		c.msg = nil
+		c.pending.Store(false)
 	}
 	c.mu.Unlock()
 }
@@ -100,6 +106,7 @@ func (c *continuation) due(now time.Time) []byte {
 	}
 	if c.sent >= maxRetransmit {
 		c.msg = nil
+		c.pending.Store(false)
 		return nil
 	}
 	c.sent++
