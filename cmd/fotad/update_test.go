@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -165,6 +166,77 @@ func TestBlockSizeFollowsLinkMTU(t *testing.T) {
 		}
 		if running, _ := dev.Flash().Running(); !bytes.Equal(running, v2) {
 			t.Fatalf("%s does not run the new image", tc.ep)
+		}
+	}
+}
+
+// TestUpdatesSurviveRestartInFlight restarts fotad while 30 devices are
+// being updated at once, some downloading, some executing Update, so that
+// the shutdown cuts operations in flight: a Package URI write or an
+// Execute persisted as sent (the phase moves first, so that a crash never
+// loses one the device took) but never received. After the restart each
+// update must still conclude. Before the driver checked for this, 2 or 3
+// of the 30 waited forever in each of 3 runs (without -race; the timing
+// decides, so the test may pass by luck: delivery/update's
+// TestResumeAheadOfDevice reproduces the Downloading case every time):
+// their record said Downloading or Updating while the device sat Idle, or
+// Downloaded with no result.
+func TestUpdatesSurviveRestartInFlight(t *testing.T) {
+	t.Parallel()
+	port := freeUDPPort(t)
+	s := startServer(t, func(c *fileConfig) {
+		c.CoAP.CoAPSListen = "127.0.0.1:" + port
+		c.Delivery.PollInterval = 5 * time.Second
+		c.Delivery.RetryBackoff = time.Second
+	})
+	v1 := []byte(strings.Repeat("firmware build one ", 1000))
+	v2 := bytes.Replace(v1, []byte("one "), []byte("two "), 30)
+	s.addImages("meter", v1, v2)
+	const n = 30
+	logger := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	eps := make([]string, n)
+	devs := make([]*simulator.Device, n)
+	for i := range n {
+		eps[i] = fmt.Sprintf("inflight-%02d", i)
+		s.provision(eps[i], eps[i], eps[i]+"-key")
+		// Boot times spread the devices over the phases; a short lifetime
+		// makes them notice the restart (their registration Update fails)
+		// and register again within seconds.
+		devs[i] = runDevice(t, simulator.Config{Endpoint: eps[i], PSKIdentity: eps[i], PSKKey: []byte(eps[i] + "-key"),
+			Server: s.coapsAddr(), Firmware: v1, FirmwareVersion: "1.0.0", Sequence: 1, Class: "meter",
+			TrustKey: s.d.firmware.PublicKey(), BootTime: time.Duration(i*37%500) * time.Millisecond,
+			Lifetime: 20 * time.Second, RegTimeout: 5 * time.Second, Logger: logger})
+	}
+	for _, d := range devs {
+		waitWithin(t, "registered", time.Minute, func() bool { return d.Status().Registered })
+	}
+	for i, ep := range eps {
+		if _, err := s.d.updates.Start(context.Background(), ep, update.Request{Image: "2.0.0", Full: i%2 == 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitWithin(t, "a quarter of the devices executing or done", time.Minute, func() bool {
+		k := 0
+		for _, ep := range eps {
+			if u, _ := s.d.updates.Status(ep); u.Phase == update.Updating || u.Phase == update.Done {
+				k++
+			}
+		}
+		return k >= n/4
+	})
+	s.restart()
+	waitWithin(t, "every update finished after the restart", 2*time.Minute, func() bool {
+		for _, ep := range eps {
+			if u, _ := s.d.updates.Status(ep); !u.Phase.Finished() {
+				return false
+			}
+		}
+		return true
+	})
+	for i, ep := range eps {
+		u, _ := s.d.updates.Status(ep)
+		if running, _ := devs[i].Flash().Running(); u.Phase != update.Done || !bytes.Equal(running, v2) {
+			t.Errorf("%s: update %s (result %d, %s); device %+v", ep, u.Phase, u.Result, u.Error, devs[i].Status())
 		}
 	}
 }

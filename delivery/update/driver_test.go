@@ -340,3 +340,31 @@ func TestUpdateQueueMode(t *testing.T) {
 		})
 	}
 }
+
+// TestResumeAheadOfDevice: fotad stopped after it recorded an update as
+// Downloading and before its write of the Package URI reached the device
+// (the phase is persisted first, so that a crash never forgets a write the
+// device took). The resumed driver finds the device Idle with no result,
+// without having written anything itself: it must write the URI again,
+// not wait for a download that never started.
+func TestResumeAheadOfDevice(t *testing.T) {
+	r := newRigWith(t, func(c *update.Config) { c.RetryBackoff = 10 * time.Millisecond })
+	dev := r.device(t, "ahead")
+	ctx := context.Background()
+	offer, err := r.fw.MakePackage(ctx, firmware.Request{Image: "2.0.0", Class: "sensor-a", Full: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	img, _ := r.fw.Image(ctx, "2.0.0", "sensor-a")
+	r.store.m["ahead"] = update.Update{Endpoint: "ahead", Image: "2.0.0", Class: "sensor-a", Target: img.Digest,
+		Version: "2.0.0", Full: true, Package: offer.ID, Format: offer.Manifest.Format, Size: offer.Size,
+		Phase: update.Downloading, Started: now, Changed: now, Deadline: now.Add(time.Minute)}
+	if err := r.driver.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	u := r.wait(t, "ahead")
+	if u.Phase != update.Done || u.Retries != 1 || dev.Status().Version != "2.0.0" {
+		t.Fatalf("resumed update %s after %d retries (%s); device runs %q", u.Phase, u.Retries, u.Error, dev.Status().Version)
+	}
+}

@@ -83,6 +83,12 @@ type job struct {
 	// registered anew since has rebooted or reconnected, which a device
 	// that cannot be observed shows only this way.
 	regID string
+	// wrote and executed are set once this run had the device take the
+	// package (its Package URI written, or the package pushed) and
+	// executed Update. A run resumed after a restart has done neither:
+	// the persisted phase may be ahead of what the device received (fotad
+	// stopped while the write or the Execute was in flight).
+	wrote, executed bool
 }
 
 // fwState is /5/0/3 and /5/0/5.
@@ -175,6 +181,7 @@ func (d *Driver) prepare(ctx context.Context, j *job) error {
 	if err != nil {
 		return err
 	}
+	j.wrote = true
 	return d.resync(ctx, j)
 }
 
@@ -329,9 +336,10 @@ func (d *Driver) download(ctx context.Context, j *job) error {
 			return true, nil
 		case st.state == stateIdle && st.result > resultSuccess:
 			return false, &deviceFailure{result: st.result}
-		case st.state == stateIdle && st.result == 0 && (j.back || d.reregistered(j)):
+		case st.state == stateIdle && st.result == 0 && (j.back || d.reregistered(j) || !j.wrote):
 			// Back from a reboot with Object 5 reset: a client that keeps
-			// it in RAM (Zephyr's) lost the download.
+			// it in RAM (Zephyr's) lost the download. Or fotad restarted
+			// before the device took the Package URI.
 			return false, errDownloadLost
 		}
 		return false, nil
@@ -341,7 +349,7 @@ func (d *Driver) download(ctx context.Context, j *job) error {
 	}
 	if !executed {
 		d.set(ctx, ep, func(u *Update) { u.Phase = Downloaded })
-		j.back = false // only a return after this Execute counts
+		j.back, j.executed = false, true // only a return after this Execute counts
 		if err := d.execute(ctx, ep); err != nil && !transient(err) {
 			return err
 		}
@@ -374,7 +382,7 @@ func (d *Driver) verify(ctx context.Context, j *job) error {
 		default:
 			d.log.Info().Str("endpoint", j.ep).Msg("update deferred by the device: executing it again")
 		}
-		j.back = false
+		j.back, j.executed = false, true
 		if err := d.execute(ctx, j.ep); err != nil && !transient(err) {
 			return err
 		}
@@ -404,7 +412,10 @@ func (d *Driver) verifyOnce(ctx context.Context, j *job) error {
 		switch {
 		case st.result == resultDeferred && st.state == stateDownloaded:
 			return false, errDeferred
-		case st.result == 0 && st.state == stateDownloaded && j.back:
+		case st.result == 0 && st.state == stateDownloaded && (j.back || !j.executed):
+			// Back still Downloaded: the Execute was lost with the
+			// device's session, or with fotad's (a restart before the
+			// device took it).
 			return false, errNotExecuted
 		case st.result > resultSuccess && st.result != resultDeferred:
 			return false, &deviceFailure{result: st.result}
