@@ -348,8 +348,14 @@ func TestUpdateQueueMode(t *testing.T) {
 // without having written anything itself: it must write the URI again,
 // not wait for a download that never started.
 func TestResumeAheadOfDevice(t *testing.T) {
+	for _, push := range []bool{false, true} {
+		t.Run(map[bool]string{false: "pull", true: "push"}[push], func(t *testing.T) { testResumeAheadOfDevice(t, push) })
+	}
+}
+
+func testResumeAheadOfDevice(t *testing.T, push bool) {
 	r := newRigWith(t, func(c *update.Config) { c.RetryBackoff = 10 * time.Millisecond })
-	dev := r.device(t, "ahead")
+	dev := r.deviceWith(t, "ahead", func(c *simulator.Config) { c.Delivery = 2 })
 	ctx := context.Background()
 	offer, err := r.fw.MakePackage(ctx, firmware.Request{Image: "2.0.0", Class: "sensor-a", Full: true})
 	if err != nil {
@@ -358,13 +364,13 @@ func TestResumeAheadOfDevice(t *testing.T) {
 	now := time.Now()
 	img, _ := r.fw.Image(ctx, "2.0.0", "sensor-a")
 	r.store.m["ahead"] = update.Update{Endpoint: "ahead", Image: "2.0.0", Class: "sensor-a", Target: img.Digest,
-		Version: "2.0.0", Full: true, Package: offer.ID, Format: offer.Manifest.Format, Size: offer.Size,
+		Version: "2.0.0", Full: true, Push: push, Package: offer.ID, Format: offer.Manifest.Format, Size: offer.Size,
 		Phase: update.Downloading, Started: now, Changed: now, Deadline: now.Add(time.Minute)}
 	if err := r.driver.Resume(ctx); err != nil {
 		t.Fatal(err)
 	}
 	u := r.wait(t, "ahead")
-	if u.Phase != update.Done || u.Retries != 1 || dev.Status().Version != "2.0.0" {
+	if u.Phase != update.Done || u.Retries != 1 || u.Push != push || dev.Status().Version != "2.0.0" {
 		t.Fatalf("resumed update %s after %d retries (%s); device runs %q", u.Phase, u.Retries, u.Error, dev.Status().Version)
 	}
 }

@@ -341,6 +341,10 @@ func (d *Driver) download(ctx context.Context, j *job) error {
 			// it in RAM (Zephyr's) lost the download. Or fotad restarted
 			// before the device took the Package URI.
 			return false, errDownloadLost
+		case u.Push && !j.wrote:
+			// A push this run did not make (fotad restarted during it)
+			// is not going on: a device cannot resume it.
+			return false, errDownloadLost
 		}
 		return false, nil
 	})
