@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
@@ -452,27 +451,10 @@ func TestCampaignSurvivesSIGKILL(t *testing.T) {
 	const n = 30
 	v1, v2 := resumeImages()
 	dir := t.TempDir()
-	coapAddr, coapsAddr := freeUDPAddr(t), freeUDPAddr(t)
-	for coapsAddr == coapAddr {
-		coapsAddr = freeUDPAddr(t)
-	}
-	opts := processOptions{Config: filepath.Join(t.TempDir(), "fotad.yaml"),
-		CoAP: coapAddr, CoAPS: coapsAddr, API: freeTCPAddr(t)}
-	config := fmt.Sprintf("coap:\n  tick: 50ms\n  flight_interval: 200ms\ncampaigns:\n  tick: 200ms\n"+
-		"delivery:\n  server_uri: coaps://%s\n  poll_interval: 5s\n", coapsAddr)
-	if err := os.WriteFile(opts.Config, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	opts, coapsAddr := childOptions(t, "campaigns:\n  tick: 200ms\ndelivery:\n  poll_interval: 5s\n")
 	p := startProcessWith(t, dir, opts)
 	c := newChildAPI(t, dir, opts.API)
-	for _, im := range []struct {
-		b []byte
-		v string
-	}{{v1, "1.0.0"}, {v2, "2.0.0"}} {
-		if code := c.do("POST", "/api/v1/images?version="+im.v+"&class=meter", "application/octet-stream", im.b, nil); code != http.StatusCreated {
-			t.Fatalf("add image %s: HTTP %d", im.v, code)
-		}
-	}
+	c.addMeterImages(t, v1, v2)
 	key, err := firmware.LoadKey(filepath.Join(dir, firmware.KeyFile))
 	if err != nil {
 		t.Fatal(err)

@@ -161,7 +161,7 @@ func (d *daemon) startCampaigns(ctx context.Context, cfg fileConfig, log zerolog
 		return err
 	}
 	d.campaigns = campaign.New(campaign.Config{Store: d.db, Updates: d.updates, Devices: d.db,
-		Fleet: fleet{d.inventory, d.ops}, Packages: d.firmware, BlockSize: d.blockSize(cfg.Delivery),
+		Fleet: fleet{d.inventory, d.ops}, Packages: d.firmware,
 		Links: links, Tick: cfg.Campaigns.Tick, Logger: log})
 	return d.campaigns.Load(ctx)
 }

@@ -353,27 +353,10 @@ func TestResumeAfterSIGKILL(t *testing.T) {
 	const ep = "resume-kill"
 	v1, v2 := resumeImages()
 	dir := t.TempDir()
-	coapAddr, coapsAddr := freeUDPAddr(t), freeUDPAddr(t)
-	for coapsAddr == coapAddr {
-		coapsAddr = freeUDPAddr(t)
-	}
-	opts := processOptions{Config: filepath.Join(t.TempDir(), "fotad.yaml"),
-		CoAP: coapAddr, CoAPS: coapsAddr, API: freeTCPAddr(t)}
-	// As startServer: quick DTLS retransmissions and ticks.
-	config := fmt.Sprintf("coap:\n  tick: 50ms\n  flight_interval: 200ms\ndelivery:\n  server_uri: coaps://%s\n", coapsAddr)
-	if err := os.WriteFile(opts.Config, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	opts, coapsAddr := childOptions(t, "")
 	p := startProcessWith(t, dir, opts)
 	c := newChildAPI(t, dir, opts.API)
-	for _, im := range []struct {
-		b []byte
-		v string
-	}{{v1, "1.0.0"}, {v2, "2.0.0"}} {
-		if code := c.do("POST", "/api/v1/images?version="+im.v+"&class=meter", "application/octet-stream", im.b, nil); code != http.StatusCreated {
-			t.Fatalf("add image %s: HTTP %d", im.v, code)
-		}
-	}
+	c.addMeterImages(t, v1, v2)
 	if code := c.json("POST", "/api/v1/devices", map[string]any{"endpoint": ep, "psk_identity": ep,
 		"psk_key": hex.EncodeToString([]byte(ep + "-key"))}, nil); code != http.StatusCreated {
 		t.Fatalf("provision %s: HTTP %d", ep, code)
@@ -475,4 +458,40 @@ func (c *childAPI) json(method, path string, body, out any) int {
 		}
 	}
 	return c.do(method, path, "application/json", b, out)
+}
+
+// childOptions picks the ports of a fotad child process and writes its
+// configuration: startServer's quick DTLS retransmissions and ticks, Package
+// URIs on the CoAPS port, and extra (YAML, top-level keys other than coap).
+// The ports stay the same across restarts of the child.
+func childOptions(t *testing.T, extra string) (processOptions, string) {
+	t.Helper()
+	coapAddr, coapsAddr := freeUDPAddr(t), freeUDPAddr(t)
+	for coapsAddr == coapAddr {
+		coapsAddr = freeUDPAddr(t)
+	}
+	opts := processOptions{Config: filepath.Join(t.TempDir(), "fotad.yaml"),
+		CoAP: coapAddr, CoAPS: coapsAddr, API: freeTCPAddr(t)}
+	config := fmt.Sprintf("coap:\n  tick: 50ms\n  flight_interval: 200ms\n%s", extra)
+	if !strings.Contains(extra, "delivery:") {
+		config += "delivery:\n"
+	}
+	config = strings.Replace(config, "delivery:\n", fmt.Sprintf("delivery:\n  server_uri: coaps://%s\n", coapsAddr), 1)
+	if err := os.WriteFile(opts.Config, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return opts, coapsAddr
+}
+
+// addMeterImages adds v1 and v2 as versions 1.0.0 and 2.0.0 of class meter.
+func (c *childAPI) addMeterImages(t *testing.T, v1, v2 []byte) {
+	t.Helper()
+	for _, im := range []struct {
+		b []byte
+		v string
+	}{{v1, "1.0.0"}, {v2, "2.0.0"}} {
+		if code := c.do("POST", "/api/v1/images?version="+im.v+"&class=meter", "application/octet-stream", im.b, nil); code != http.StatusCreated {
+			t.Fatalf("add image %s: HTTP %d", im.v, code)
+		}
+	}
 }

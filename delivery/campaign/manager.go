@@ -65,9 +65,6 @@ type Config struct {
 	Devices  Devices
 	Fleet    Fleet
 	Packages Packages
-	// BlockSize is the block size a device's link takes (the driver's),
-	// for the plan's estimates.
-	BlockSize update.BlockSizer
 	// Links are the profiles a plan estimates airtime on.
 	Links []Link
 	// Tick is how often the scheduler looks at running campaigns
