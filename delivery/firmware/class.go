@@ -191,6 +191,12 @@ func (s *Service) Classes(ctx context.Context) ([]Class, error) {
 // holds images of the other profile: the images a class holds are
 // delivered its way.
 func (s *Service) PutClass(ctx context.Context, c Class) (Class, error) {
+	s.classMu.Lock()
+	defer s.classMu.Unlock()
+	return s.putClassLocked(ctx, c)
+}
+
+func (s *Service) putClassLocked(ctx context.Context, c Class) (Class, error) {
 	c.Normalize()
 	if err := c.Validate(); err != nil {
 		return Class{}, err
@@ -219,6 +225,8 @@ func (s *Service) RemoveClass(ctx context.Context, name string) error {
 	if err := CheckClass(name); err != nil {
 		return err
 	}
+	s.classMu.Lock()
+	defer s.classMu.Unlock()
 	if _, err := s.store.Class(ctx, name); err != nil {
 		return fmt.Errorf("class %q: %w", name, err)
 	}

@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/fotahub/fota/delivery/firmware"
+	"github.com/fotahub/fota/store/storetest"
 )
 
 func TestClassDefaultAndDeclared(t *testing.T) {
@@ -141,5 +143,52 @@ func TestClassesListsUndeclaredImageClasses(t *testing.T) {
 	cs, err := f.svc.Classes(ctx)
 	if err != nil || len(cs) != 2 || cs[0].Name != "alpha" || !cs[0].Declared || cs[1].Name != "zeta" || cs[1].Declared {
 		t.Fatalf("Classes: %+v, %v", cs, err)
+	}
+}
+
+// slowImages stores images slowly, so that a class change can fall
+// between an image's class check and its store.
+type slowImages struct{ *storetest.FirmwareStore }
+
+func (s slowImages) PutImage(ctx context.Context, img firmware.Image, data []byte) (firmware.Image, bool, error) {
+	time.Sleep(20 * time.Millisecond)
+	return s.FirmwareStore.PutImage(ctx, img, data)
+}
+
+// TestClassProfileHoldsUnderConcurrency: a raw image added to an
+// undeclared class (which declares it raw) races with declaring the class
+// native; whatever wins, every image the class holds is of the profile it
+// ends up with. (Without the Service's class lock the native declaration
+// lands while the raw image is being stored.)
+func TestClassProfileHoldsUnderConcurrency(t *testing.T) {
+	svc, err := firmware.New(firmware.Config{Store: slowImages{storetest.NewFirmwareStore()}, Key: newKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		_, _, _ = svc.AddImage(ctx, []byte("raw image"), "1.0.0", "racy", firmware.ProfileRaw)
+	}()
+	go func() {
+		defer wg.Done()
+		time.Sleep(5 * time.Millisecond) // while the image is being stored
+		_, _ = svc.PutClass(ctx, firmware.Class{Name: "racy", Profile: firmware.ProfileNative})
+	}()
+	wg.Wait()
+	c, err := svc.Class(ctx, "racy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := svc.Images(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range imgs {
+		if img.Raw != (c.Profile == firmware.ProfileRaw) {
+			t.Fatalf("class %q is %s but holds image %s with raw %t", c.Name, c.Profile, img.Version, img.Raw)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fotahub/fota/delivery/delta"
@@ -70,6 +71,10 @@ type Service struct {
 	now       func() time.Time
 	cache     *byteCache // nil: off
 
+	// classMu serializes what keeps a class's images of its profile:
+	// declaring or removing a class and adding an image to one.
+	classMu sync.Mutex
+
 	builds flight[PackageKey, Package]
 	loads  flight[manifest.Digest, []byte]
 }
@@ -125,6 +130,8 @@ func (s *Service) AddImage(ctx context.Context, data []byte, version, class stri
 	if err := CheckVersion(version); err != nil {
 		return Image{}, false, fmt.Errorf("add image: %w", err)
 	}
+	s.classMu.Lock()
+	defer s.classMu.Unlock()
 	c, err := s.Class(ctx, class)
 	if err != nil {
 		return Image{}, false, fmt.Errorf("add image: %w", err)
@@ -143,7 +150,7 @@ func (s *Service) AddImage(ctx context.Context, data []byte, version, class stri
 			ErrInvalid, class, c.Profile, profile)
 	case profile == ProfileRaw:
 		c = Class{Name: class, Profile: ProfileRaw}
-		if c, err = s.PutClass(ctx, c); err != nil {
+		if c, err = s.putClassLocked(ctx, c); err != nil {
 			return Image{}, false, fmt.Errorf("add image: declare class %q raw: %w", class, err)
 		}
 	}
