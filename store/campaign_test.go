@@ -48,15 +48,17 @@ func testCampaign(id string) campaign.Campaign {
 			AsleepWait: campaign.Duration(90 * time.Second),
 			Deadline:   campaign.Duration(48 * time.Hour),
 		},
+		Version: "2.0.0",
 		State:   campaign.Paused,
 		Reason:  "wave 1: 4 of 10 failed",
 		Created: at,
 		Started: at.Add(time.Minute),
 		Ended:   at.Add(time.Hour),
 		Waves: []campaign.WaveState{
-			{Size: 2, Opened: at.Add(time.Minute), Settled: at.Add(30 * time.Minute), Forgiven: 1},
+			{Size: 2, Soak: campaign.Duration(10 * time.Minute), Opened: at.Add(time.Minute), Settled: at.Add(30 * time.Minute), Forgiven: 1},
 			{Size: 10, Opened: at.Add(40 * time.Minute)},
 		},
+		PeakRunning: 4,
 	}
 }
 
@@ -302,6 +304,7 @@ func TestCancelledContext(t *testing.T) {
 	_, errs["Campaigns"] = db.Campaigns(ctx)
 	_, errs["DeviceInfos"] = db.DeviceInfos(ctx)
 	_, errs["Updates"] = db.Updates(ctx)
+	_, errs["UpdateHistory"] = db.UpdateHistory(ctx, "dev-1")
 	for name, err := range errs {
 		if err != context.Canceled {
 			t.Errorf("%s with a cancelled context = %v, want ctx.Err()", name, err)
@@ -406,17 +409,19 @@ func TestDeviceInfos(t *testing.T) {
 func TestCampaignRecordFormat(t *testing.T) {
 	cet := time.FixedZone("CET", 3600)
 	c := campaign.Campaign{
-		ID:      "c-1",
-		Spec:    campaign.Spec{Image: "2.0.0", Select: campaign.Selection{Class: "sensor-a"}, Waves: []campaign.Wave{{Count: 1, Soak: campaign.Duration(time.Hour)}}},
-		State:   campaign.Running,
-		Created: time.Date(2026, 1, 2, 4, 4, 5, 6, cet),
-		Started: time.Date(2026, 1, 2, 4, 5, 5, 0, cet),
-		Waves:   []campaign.WaveState{{Size: 1, Opened: time.Date(2026, 1, 2, 4, 5, 5, 0, cet)}, {Size: 3}},
-		Targets: []campaign.Target{testTarget("not-written", 0)},
+		ID:          "c-1",
+		Spec:        campaign.Spec{Image: "2.0.0", Select: campaign.Selection{Class: "sensor-a"}, Waves: []campaign.Wave{{Count: 1, Soak: campaign.Duration(time.Hour)}}},
+		State:       campaign.Running,
+		Created:     time.Date(2026, 1, 2, 4, 4, 5, 6, cet),
+		Started:     time.Date(2026, 1, 2, 4, 5, 5, 0, cet),
+		Version:     "2.0.0",
+		Waves:       []campaign.WaveState{{Size: 1, Soak: campaign.Duration(time.Hour), Opened: time.Date(2026, 1, 2, 4, 5, 5, 0, cet)}, {Size: 3}},
+		Targets:     []campaign.Target{testTarget("not-written", 0)},
+		PeakRunning: 1,
 	}
 	const wantCampaign = `{"v":1,"id":"c-1","spec":{"image":"2.0.0","select":{"class":"sensor-a"},"waves":[{"count":1,"soak":"1h0m0s"}]},` +
-		`"state":"running","created":"2026-01-02T03:04:05.000000006Z","started":"2026-01-02T03:05:05Z",` +
-		`"waves":[{"size":1,"opened":"2026-01-02T03:05:05Z"},{"size":3}]}`
+		`"version":"2.0.0","state":"running","created":"2026-01-02T03:04:05.000000006Z","started":"2026-01-02T03:05:05Z",` +
+		`"waves":[{"size":1,"soak":"1h0m0s","opened":"2026-01-02T03:05:05Z"},{"size":3}],"peak_running":1}`
 	tg := campaign.Target{Endpoint: "dev-1", State: campaign.TargetRunning, Format: manifest.FormatPelion, Size: 100,
 		Tags: map[string]string{"cell": "7"}, Started: time.Date(2026, 1, 2, 4, 5, 5, 0, cet)}
 	const wantTarget = `{"v":1,"endpoint":"dev-1","wave":0,"state":"running","format":"pelion","size":100,"tags":{"cell":"7"},"started":"2026-01-02T03:05:05Z"}`

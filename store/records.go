@@ -385,19 +385,22 @@ type campaignRecord struct {
 	V       int           `json:"v"`
 	ID      string        `json:"id"`
 	Spec    campaign.Spec `json:"spec"`
+	Version string        `json:"version,omitempty"`
 	State   string        `json:"state"`
 	Reason  string        `json:"reason,omitempty"`
 	Created time.Time     `json:"created"`
 	Started time.Time     `json:"started,omitzero"`
 	Ended   time.Time     `json:"ended,omitzero"`
 	Waves   []waveRecord  `json:"waves"`
+	Peak    int           `json:"peak_running,omitempty"`
 }
 
 type waveRecord struct {
-	Size     int       `json:"size"`
-	Opened   time.Time `json:"opened,omitzero"`
-	Settled  time.Time `json:"settled,omitzero"`
-	Forgiven int       `json:"forgiven,omitempty"`
+	Size     int               `json:"size"`
+	Soak     campaign.Duration `json:"soak,omitzero"`
+	Opened   time.Time         `json:"opened,omitzero"`
+	Settled  time.Time         `json:"settled,omitzero"`
+	Forgiven int               `json:"forgiven,omitempty"`
 }
 
 type targetRecord struct {
@@ -431,16 +434,18 @@ func encodeCampaign(c campaign.Campaign) ([]byte, error) {
 		V:       campaignRecordVersion,
 		ID:      c.ID,
 		Spec:    c.Spec,
+		Version: c.Version,
 		State:   string(c.State),
 		Reason:  c.Reason,
 		Created: c.Created.UTC(),
 		Started: c.Started.UTC(),
 		Ended:   c.Ended.UTC(),
+		Peak:    c.PeakRunning,
 	}
 	if c.Waves != nil {
 		rec.Waves = make([]waveRecord, len(c.Waves))
 		for i, w := range c.Waves {
-			rec.Waves[i] = waveRecord{Size: w.Size, Opened: w.Opened.UTC(), Settled: w.Settled.UTC(), Forgiven: w.Forgiven}
+			rec.Waves[i] = waveRecord{Size: w.Size, Soak: w.Soak, Opened: w.Opened.UTC(), Settled: w.Settled.UTC(), Forgiven: w.Forgiven}
 		}
 	}
 	b, err := json.Marshal(rec)
@@ -460,18 +465,20 @@ func decodeCampaign(b []byte) (campaign.Campaign, error) {
 		return campaign.Campaign{}, fmt.Errorf("campaign record version %d, want %d: %w", rec.V, campaignRecordVersion, ErrCorrupt)
 	}
 	c := campaign.Campaign{
-		ID:      rec.ID,
-		Spec:    rec.Spec,
-		State:   campaign.State(rec.State),
-		Reason:  rec.Reason,
-		Created: rec.Created,
-		Started: rec.Started,
-		Ended:   rec.Ended,
+		ID:          rec.ID,
+		Spec:        rec.Spec,
+		Version:     rec.Version,
+		State:       campaign.State(rec.State),
+		Reason:      rec.Reason,
+		Created:     rec.Created,
+		Started:     rec.Started,
+		Ended:       rec.Ended,
+		PeakRunning: rec.Peak,
 	}
 	if rec.Waves != nil {
 		c.Waves = make([]campaign.WaveState, len(rec.Waves))
 		for i, w := range rec.Waves {
-			c.Waves[i] = campaign.WaveState{Size: w.Size, Opened: w.Opened, Settled: w.Settled, Forgiven: w.Forgiven}
+			c.Waves[i] = campaign.WaveState{Size: w.Size, Soak: w.Soak, Opened: w.Opened, Settled: w.Settled, Forgiven: w.Forgiven}
 		}
 	}
 	return c, nil

@@ -121,6 +121,12 @@ func (m *Manager) Load(ctx context.Context) error {
 	defer m.mu.Unlock()
 	for _, c := range cs {
 		slices.SortFunc(c.Targets, byWave)
+		if c.Version == "" {
+			// Stored before the record kept it.
+			if img, err := m.cfg.Packages.Image(ctx, c.Spec.Image, ""); err == nil {
+				c.Version = img.Version
+			}
+		}
 		m.add(c)
 		if !c.State.Finished() {
 			m.log.Info().Str("campaign", c.ID).Str("state", string(c.State)).Msg("campaign resumes")
