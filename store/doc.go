@@ -47,6 +47,7 @@
 //	package_data     package ID -> the package's bytes
 //	package_keys     precursor digest, image digest, format -> package ID
 //	updates          endpoint name  -> update record (JSON)
+//	update_history   endpoint name, 0x00, started -> update record (JSON)
 //	campaigns        campaign ID -> campaign record (JSON), without its targets
 //	campaign_targets campaign ID, 0x00, endpoint name -> target record (JSON)
 //	device_info      endpoint name  -> device info record (JSON)
@@ -76,6 +77,19 @@
 // indexed to another endpoint fails with lwm2m.ErrExists; changing or
 // clearing a device's identity, or deleting the device, removes its old
 // entry.
+//
+// update_history keeps each endpoint's earlier updates: when PutUpdate
+// replaces the endpoint's update with another one (another Started; the
+// driver rewrites an update as it progresses and keeps its Started), the
+// replaced record moves there in the same transaction, under the endpoint,
+// a zero byte and Started as 8-byte big-endian nanoseconds since 1970, so
+// that an endpoint's history walks oldest first; UpdateHistory reads it
+// newest first. PutUpdate keeps the 20 newest records of an endpoint and
+// deletes older ones in the same transaction. Only keys exactly 8 bytes
+// longer than the endpoint and its zero byte are the endpoint's (LwM2M
+// endpoint names hold no zero byte, but the store does not rely on it).
+// DeleteDevice leaves a device's update and its history, as it leaves its
+// device info: they record what was done.
 //
 // A campaign's targets are the campaign_targets keys with the campaign ID
 // and a zero byte as prefix, so they walk in endpoint order; campaign IDs
@@ -136,4 +150,6 @@
 //	   version 1 (durations as "deadline_ns"). Image records gained
 //	   "raw", update records "class" and "raw", omitted when false or
 //	   empty, so older records read as they are
+//	6  update history: update_history (a new, empty bucket); its
+//	   records are update records
 package store

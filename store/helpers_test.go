@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -112,7 +113,48 @@ func checkInvariants(tx *bolt.Tx) []error {
 		return nil
 	})
 	errs = append(errs, checkFirmwareInvariants(tx)...)
+	errs = append(errs, checkUpdateInvariants(tx)...)
 	return append(errs, checkCampaignInvariants(tx)...)
+}
+
+// checkUpdateInvariants checks the update buckets: every record decodes
+// under its own key (update_history: its endpoint, a zero byte and its
+// Started), and no endpoint has more than maxUpdateHistory earlier
+// updates.
+func checkUpdateInvariants(tx *bolt.Tx) []error {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	updates, history := tx.Bucket(bucketUpdates), tx.Bucket(bucketUpdateHistory)
+	if updates == nil || history == nil {
+		fail("missing bucket: updates %t, update_history %t", updates != nil, history != nil)
+		return errs
+	}
+	_ = updates.ForEach(func(k, v []byte) error {
+		var rec updateRecord
+		switch err := json.Unmarshal(v, &rec); {
+		case err != nil:
+			fail("update %q: %v", k, err)
+		case rec.Endpoint != string(k):
+			fail("update key %q holds endpoint %q", k, rec.Endpoint)
+		}
+		return nil
+	})
+	count := map[string]int{}
+	_ = history.ForEach(func(k, v []byte) error {
+		var rec updateRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			fail("update history %q: %v", k, err)
+			return nil
+		}
+		if want := historyKey([]byte(rec.Endpoint), rec.Started); !bytes.Equal(k, want) {
+			fail("update history key %q holds the update of %q started %v", k, rec.Endpoint, rec.Started)
+		}
+		if count[rec.Endpoint]++; count[rec.Endpoint] == maxUpdateHistory+1 {
+			fail("update history of %q holds more than %d updates", rec.Endpoint, maxUpdateHistory)
+		}
+		return nil
+	})
+	return errs
 }
 
 // checkCampaignInvariants checks the campaign and device info buckets:

@@ -30,6 +30,8 @@ var (
 
 	bucketClasses = []byte("classes")
 
+	bucketUpdateHistory = []byte("update_history")
+
 	keySchemaVersion = []byte("schema_version")
 )
 
@@ -52,6 +54,7 @@ var migrations = []migration{
 	{3, "updates: one record per endpoint", migrateV3},
 	{4, "campaigns: campaigns, campaign_targets; device_info", migrateV4},
 	{5, "device classes: classes", migrateV5},
+	{6, "update history: update_history", migrateV6},
 }
 
 func migrateV1(tx *bolt.Tx) error {
@@ -94,6 +97,13 @@ func migrateV4(tx *bolt.Tx) error {
 func migrateV5(tx *bolt.Tx) error {
 	if _, err := tx.CreateBucket(bucketClasses); err != nil {
 		return fmt.Errorf("create bucket %s: %w", bucketClasses, err)
+	}
+	return nil
+}
+
+func migrateV6(tx *bolt.Tx) error {
+	if _, err := tx.CreateBucket(bucketUpdateHistory); err != nil {
+		return fmt.Errorf("create bucket %s: %w", bucketUpdateHistory, err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -408,6 +409,53 @@ func TestMigrateV3(t *testing.T) {
 	}
 }
 
+// TestMigrateV5 opens a file of schema version 5 with this program: its
+// update is the current one, with no history, until another replaces it.
+func TestMigrateV5(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "fota.db")
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	old := update.Update{Endpoint: "dev-1", Image: "2.0.0", Phase: update.Done, Result: 1, Started: t0, Changed: t0, Deadline: t0}
+	func() {
+		all := migrations
+		withMigrations(t, migrations[:5]...)
+		defer func() { migrations = all }()
+		db, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.bolt.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketUpdates).Put([]byte("dev-1"), []byte(`{"endpoint":"dev-1","image":"2.0.0",`+
+				`"target":"0000000000000000000000000000000000000000000000000000000000000000",`+
+				`"package":"0000000000000000000000000000000000000000000000000000000000000000",`+
+				`"phase":"done","result":1,"started":"2026-01-02T03:04:05Z","changed":"2026-01-02T03:04:05Z",`+
+				`"deadline":"2026-01-02T03:04:05Z"}`))
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	if v := rawSchemaVersion(t, path); v != 5 {
+		t.Fatalf("wrote schema version %d", v)
+	}
+	db := openTestPath(t, path, Options{})
+	if hs, err := db.UpdateHistory(ctx, "dev-1"); err != nil || len(hs) != 0 {
+		t.Fatalf("after migration: history %+v, %v", hs, err)
+	}
+	next := old
+	next.Image, next.Phase, next.Result, next.Started = "3.0.0", update.Preparing, 0, t0.Add(time.Hour)
+	if err := db.PutUpdate(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if hs, err := db.UpdateHistory(ctx, "dev-1"); err != nil || len(hs) != 1 || !reflect.DeepEqual(hs[0], old) {
+		t.Fatalf("history %+v, %v; want %+v", hs, err, old)
+	}
+	db.Close()
+	if v := rawSchemaVersion(t, path); v != schemaVersion() {
+		t.Errorf("schema version %d, want %d", v, schemaVersion())
+	}
+}
+
 func TestFailedMigrationChangesNothing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "fota.db")
 	db, err := Open(path, Options{})
@@ -474,6 +522,7 @@ func TestClosed(t *testing.T) {
 	_, errs["PackageData"] = db.PackageData(ctx, sha256.Sum256(data))
 	errs["PutUpdate"] = db.PutUpdate(ctx, update.Update{Endpoint: "x"})
 	_, errs["Updates"] = db.Updates(ctx)
+	_, errs["UpdateHistory"] = db.UpdateHistory(ctx, "x")
 	errs["PutCampaign"] = db.PutCampaign(ctx, campaign.Campaign{ID: "x"})
 	errs["PutTargets"] = db.PutTargets(ctx, "x", []campaign.Target{{Endpoint: "x"}})
 	_, errs["Campaigns"] = db.Campaigns(ctx)

@@ -90,6 +90,9 @@ Commands:
                               --watch follows it until it ends
   update cancel ENDPOINT [--json]
                               stop a device's update
+  update history ENDPOINT [--json]
+                              list a device's updates, the current one and the
+                              earlier ones, newest first
   campaign plan SPEC-FLAGS [--json]
                               dry run: each device's wave and package (delta, full or
                               skip), bytes against full images only, airtime per link

@@ -18,7 +18,7 @@ import (
 )
 
 // updateCmd dispatches "fotactl update ...": start (the default verb),
-// status and cancel. An endpoint named like a verb is started with
+// status, cancel and history. An endpoint named like a verb is started with
 // "fotactl update start ENDPOINT".
 func (c *cli) updateCmd(args []string) error {
 	if len(args) > 0 {
@@ -29,12 +29,17 @@ func (c *cli) updateCmd(args []string) error {
 			return c.updateStatus(rest)
 		case "cancel", "stop":
 			return c.updateCancel(rest)
+		case "history":
+			return c.updateHistory(rest)
 		}
 	}
 	return c.updateStart(args)
 }
 
 func updatePath(ep string) string { return devicePath(ep) + "/update" }
+
+// updatesPath lists a device's updates, the current one and the earlier.
+func updatesPath(ep string) string { return devicePath(ep) + "/updates" }
 
 func (c *cli) updateStart(args []string) error {
 	cmd := c.command("update", "fotactl update [start] ENDPOINT --image VERSION|DIGEST [--class C] [--full] [--push] [--json]",
@@ -155,6 +160,48 @@ up to a minute for it to wake up. --json prints the cancelled update.`)
 		return fmt.Errorf("update of %s: %w", ep, err)
 	}
 	return c.printJSON(body)
+}
+
+func (c *cli) updateHistory(args []string) error {
+	cmd := c.command("update history", "fotactl update history ENDPOINT [--json]",
+		`List a device's firmware updates, the current or last one first, then the
+earlier ones fotad keeps (the last 20), newest first: when each started
+(UTC), its target version, method, payload (full, delta or raw), size,
+phase, the last Update Result the device reported, retries and error.`)
+	asJSON := cmd.fs.Bool("json", false, "print the API's JSON")
+	pos, err := cmd.parse(args, 1, 1, "ENDPOINT")
+	if err != nil {
+		return err
+	}
+	ep := pos[0]
+	var list api.UpdateList
+	if printed, err := c.fetch(updatesPath(ep), &list, *asJSON, "update history of "+ep); printed || err != nil {
+		return err
+	}
+	if len(list.Updates) == 0 {
+		fmt.Fprintf(c.stdout, "No updates of %s. Start one with 'fotactl update %s --image VERSION'.\n", ep, ep)
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STARTED (UTC)\tVERSION\tMETHOD\tPAYLOAD\tSIZE\tPHASE\tRESULT\tRETRIES\tERROR")
+	for _, v := range list.Updates {
+		size := "-"
+		if v.Size > 0 {
+			size = sizeText(v.Size)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", v.Started.UTC().Format("2006-01-02 15:04:05"),
+			targetName(v), v.Method, payloadText(v), size, v.Phase, v.ResultText, v.Retries, dash(v.Error))
+	}
+	return tw.Flush()
+}
+
+// payloadText is what an update sends: "raw" (the image as uploaded),
+// the package's format ("full", "delta"), or "-" before it is made.
+func payloadText(v api.UpdateView) string {
+	if v.Raw {
+		return "raw"
+	}
+	return dash(v.Format)
 }
 
 // errUpdateEnded stops reading the event stream at a finished phase.

@@ -91,14 +91,16 @@ func (f *fakeUpdates) script(ep string, steps ...update.Update) {
 type updateEnv struct {
 	*env
 	updates *fakeUpdates
+	history *fakeHistory
 }
 
 func newUpdateEnv(t *testing.T) *updateEnv {
 	t.Helper()
 	e := &env{t: t, devices: &memDevices{devices: map[string]lwm2m.Device{}}, regs: memRegs{}}
 	updates := &fakeUpdates{updates: map[string]update.Update{}, scripts: map[string][]update.Update{}}
+	history := &fakeHistory{m: map[string][]update.Update{}}
 	srv, err := api.New(api.Config{Devices: e.devices, Registrations: e.regs, Transport: noStats{},
-		Updates: updates, Token: testToken})
+		Updates: updates, History: history, Token: testToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +108,7 @@ func newUpdateEnv(t *testing.T) *updateEnv {
 	t.Cleanup(ts.Close)
 	t.Cleanup(srv.StopStreams)
 	e.url = ts.URL
-	return &updateEnv{e, updates}
+	return &updateEnv{e, updates, history}
 }
 
 // downloading is an update 83 s old, 5555 of 12345 bytes served.
@@ -428,5 +430,88 @@ func TestUpdateStartWithClass(t *testing.T) {
 	}
 	if req := e.updates.requests[0]; req != (update.Request{Image: "2.1.0", Class: "nrf91-tracker"}) {
 		t.Errorf("request %+v", req)
+	}
+}
+
+// fakeHistory is an api.UpdateHistory: each endpoint's earlier updates,
+// newest first.
+type fakeHistory struct {
+	mu sync.Mutex
+	m  map[string][]update.Update
+}
+
+func (h *fakeHistory) UpdateHistory(_ context.Context, ep string) ([]update.Update, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]update.Update(nil), h.m[ep]...), nil
+}
+
+func (h *fakeHistory) set(ep string, us ...update.Update) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := range us {
+		us[i].Endpoint = ep
+	}
+	h.m[ep] = us
+}
+
+func TestUpdateHistoryCommand(t *testing.T) {
+	e := newUpdateEnv(t)
+	r := e.run("update", "history", "dev-1").ok(t)
+	if want := "No updates of dev-1. Start one with 'fotactl update dev-1 --image VERSION'.\n"; r.stdout != want {
+		t.Errorf("no updates: %q", r.stdout)
+	}
+
+	cur := downloading()
+	cur.Started = time.Date(2025, 3, 1, 11, 58, 37, 0, time.FixedZone("CET", 3600)) // printed in UTC
+	e.updates.set("dev-1", cur)
+	failed := update.Update{Image: "1.9.0", Version: "1.9.0", Package: manifest.Digest{0xcc}, Format: manifest.FormatFull,
+		Push: true, Size: 3 << 20, BytesServed: 1 << 20, Phase: update.Failed, Result: 5, Retries: 2,
+		Error:   "device reported update result 5 (integrity check failure)",
+		Started: time.Date(2025, 2, 20, 9, 0, 0, 0, time.UTC), Changed: time.Date(2025, 2, 20, 9, 30, 0, 0, time.UTC)}
+	raw := update.Update{Image: "1.8.0", Version: "1.8.0", Package: manifest.Digest{0xdd}, Raw: true, Size: 800,
+		BytesServed: 800, Phase: update.Done, Result: 1,
+		Started: time.Date(2025, 1, 5, 8, 0, 0, 0, time.UTC), Changed: time.Date(2025, 1, 5, 8, 10, 0, 0, time.UTC)}
+	asked := update.Update{Image: "1.7.0", Phase: update.Cancelled, Error: "cancelled",
+		Started: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), Changed: time.Date(2025, 1, 1, 0, 1, 0, 0, time.UTC)}
+	e.history.set("dev-1", failed, raw, asked)
+
+	r = e.run("update", "history", "dev-1").ok(t)
+	want := "" +
+		"STARTED (UTC)        VERSION  METHOD  PAYLOAD  SIZE      PHASE        RESULT                   RETRIES  ERROR\n" +
+		"2025-03-01 10:58:37  2.0.0    pull    delta    12.1 KiB  downloading  initial                  0        -\n" +
+		"2025-02-20 09:00:00  1.9.0    push    full     3.0 MiB   failed       integrity check failure  2        device reported update result 5 (integrity check failure)\n" +
+		"2025-01-05 08:00:00  1.8.0    pull    raw      800 B     done         success                  0        -\n" +
+		"2025-01-01 00:00:00  1.7.0    pull    -        -         cancelled    initial                  0        cancelled\n"
+	if r.stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, want)
+	}
+
+	// --json is the API's list; the current update first.
+	r = e.run("update", "history", "--json", "dev-1").ok(t)
+	var list api.UpdateList
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list.Updates) != 4 ||
+		list.Updates[0].Phase != "downloading" || list.Updates[1].ResultText != "integrity check failure" || !list.Updates[2].Raw {
+		t.Errorf("--json: %v\n%s", err, r.stdout)
+	}
+	r = e.run("update", "history", "dev-2", "--json").ok(t)
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || list.Updates == nil || len(list.Updates) != 0 {
+		t.Errorf("--json without updates: %v\n%s", err, r.stdout)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"update", "history"}, "usage: fotactl update history ENDPOINT [--json]"},
+		{[]string{"update", "history", "a", "b"}, `unexpected argument "b"`},
+	} {
+		r := e.run(c.args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q", c.args, r.code, r.stderr)
+		}
+	}
+	if r := runCLI(t, nil, "help").ok(t); !strings.Contains(r.stdout, "update history ENDPOINT [--json]") {
+		t.Errorf("main help lacks update history:\n%s", r.stdout)
 	}
 }
