@@ -318,6 +318,7 @@ func readProgress(t *testing.T, rd *bufio.Reader) (name string, p campaign.Progr
 				t.Fatalf("event data on several lines")
 			}
 			data = strings.TrimPrefix(line, "data: ")
+		case strings.HasPrefix(line, "id: "):
 		default:
 			t.Fatalf("unexpected line %q", line)
 		}
@@ -372,6 +373,16 @@ func TestCampaignEvents(t *testing.T) {
 	}
 	if _, _, ok := readProgress(t, rd); ok {
 		t.Fatal("a finished campaign's stream went on")
+	}
+	// A browser reconnecting after the end is told it is over: 204, which
+	// stops EventSource from reconnecting.
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", ts.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Last-Event-ID", "3")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("reconnect to a finished campaign's stream: %v %v, want 204", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 
 	// A cancelled campaign ends the stream too; so does StopStreams.

@@ -74,6 +74,10 @@ type DeviceView struct {
 	// when the server knows it.
 	FirmwareVersion string `json:"firmware_version,omitempty"`
 
+	// Update summarizes the device's current or last firmware update;
+	// absent when it never had one (or updates are not enabled).
+	Update *UpdateSummary `json:"update,omitempty"`
+
 	// Registered is true when the endpoint holds a live registration.
 	Registered     bool       `json:"registered"`
 	RegistrationID string     `json:"registration_id"`
@@ -100,6 +104,7 @@ type unregisteredView struct {
 	Class           string            `json:"class,omitempty"`
 	CreatedAt       *time.Time        `json:"created_at,omitempty"`
 	FirmwareVersion string            `json:"firmware_version,omitempty"`
+	Update          *UpdateSummary    `json:"update,omitempty"`
 	Registered      bool              `json:"registered"`
 	RegistrationID  string            `json:"-"`
 	LwM2MVersion    string            `json:"-"`
@@ -408,7 +413,24 @@ func (s *Server) view(endpoint string, d *lwm2m.Device, r *lwm2m.Registration) D
 	if s.inventory != nil {
 		v.FirmwareVersion, _ = s.inventory.Installed(endpoint)
 	}
+	if s.updates != nil {
+		if u, ok := s.updates.Status(endpoint); ok {
+			uv := s.updateView(u)
+			v.Update = &UpdateSummary{Phase: uv.Phase, Progress: uv.Progress, Result: uv.Result,
+				ResultText: uv.ResultText, Version: uv.Version, Changed: uv.Changed}
+		}
+	}
 	return v
+}
+
+// UpdateSummary is the part of a device's update a device list shows.
+type UpdateSummary struct {
+	Phase      string    `json:"phase"`
+	Progress   float64   `json:"progress"`
+	Result     int       `json:"result"`
+	ResultText string    `json:"result_text"`
+	Version    string    `json:"version,omitempty"`
+	Changed    time.Time `json:"changed"`
 }
 
 // internalError logs err, which may name internals, and answers with a

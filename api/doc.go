@@ -1,12 +1,15 @@
 // Package api is the management HTTP API of fotad: JSON over HTTP for
 // provisioning devices, inspecting registrations, operating on devices,
 // managing firmware images and packages, updating devices and running
-// update campaigns, a health check, and Prometheus metrics.
+// update campaigns, a health check, and Prometheus metrics; and the web
+// console for field engineers (console.go, assets in console/, described
+// in docs/console.md), with the event journal it streams (events.go).
 //
 // # Authentication
 //
-// Every endpoint except GET /healthz requires the header
-// "Authorization: Bearer TOKEN". The token is compared in constant time; a
+// Every endpoint except GET /healthz and the console's assets and sign-in
+// requires the header "Authorization: Bearer TOKEN", or the console's
+// session cookie (with its CSRF token on changes; see console.go). The token is compared in constant time; a
 // missing or wrong token gets 401 with a JSON error and a WWW-Authenticate
 // challenge. /metrics requires the token too: the metrics reveal fleet size
 // and handshake failures, and Prometheus sends a bearer token with the
@@ -24,6 +27,9 @@
 //	PUT    /api/v1/devices/{endpoint}   create (201) or replace (200) a device
 //	DELETE /api/v1/devices/{endpoint}   204, or 404
 //	GET    /api/v1/registrations        {"registrations":[view...]}, every live registration by endpoint
+//	GET    /api/v1/events               Server-Sent Events: fotad's log at info and above (?endpoint=EP)
+//	GET    /api/v1/images/{digest}/deltas  delta sizes from each version the fleet runs
+//	GET    /console/                    the web console; POST/GET/DELETE /console/session signs in/shows/out
 //
 // Create and replace take
 //
@@ -65,6 +71,8 @@
 //	GET    /api/v1/devices/{endpoint}/update         the current or last update: phase, progress, result
 //	DELETE /api/v1/devices/{endpoint}/update         cancel it and reset the device's Object 5: 204
 //	GET    /api/v1/devices/{endpoint}/update/events  Server-Sent Events: an "update" event per change, until it ends
+//	GET    /api/v1/devices/{endpoint}/updates        {"updates":[UpdateView...]}: the current or last update, then
+//	                                                 the earlier ones from [Config.History], newest first
 //
 // # Update campaigns
 //

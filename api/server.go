@@ -42,7 +42,7 @@ type TransportStats interface {
 const MinTokenLength = 16
 
 // Config wires a Server to the rest of fotad. Every field is required
-// except Operations, Images, Packages, Classes, Updates, Campaigns,
+// except Operations, Images, Packages, Classes, Updates, History, Campaigns,
 // Inventory and Logger; the zero Logger discards everything.
 type Config struct {
 	Devices       lwm2m.DeviceStore
@@ -67,6 +67,10 @@ type Config struct {
 	// /api/v1/devices/{endpoint}/update routes; when nil they answer 503
 	// "firmware updates not enabled". A *update.Driver is one.
 	Updates Updates
+	// History keeps devices' earlier updates, for GET
+	// /api/v1/devices/{endpoint}/updates (with Updates); when nil that
+	// route lists only the current or last update. A *store.DB is one.
+	History UpdateHistory
 	// Campaigns runs update campaigns, for the /api/v1/campaigns routes
 	// and the fota_campaign_* metrics; when nil the routes answer 503
 	// "campaigns not enabled". A *campaign.Manager is one.
@@ -75,6 +79,9 @@ type Config struct {
 	// when set, device views carry it as firmware_version. An
 	// *lwm2m.Inventory is one.
 	Inventory Inventory
+	// Events is the journal GET /api/v1/events streams; when nil it
+	// answers 503 "event journal not enabled".
+	Events *Journal
 	// Token is the bearer token clients must send, at least MinTokenLength
 	// characters; see LoadOrCreateToken.
 	Token string
@@ -115,6 +122,14 @@ type Server struct {
 	updates   Updates    // nil: update routes disabled
 	campaigns Campaigns  // nil: campaign routes disabled
 	inventory Inventory  // nil: no firmware versions in device views
+	events    *Journal   // nil: no event stream
+
+	// history reads earlier updates; nil: the update list holds only
+	// the current one.
+	history UpdateHistory
+
+	// sessions are the web console's signed-in browsers.
+	sessions sessions
 
 	// updatePoll is how often update event streams read the status,
 	// campaignPoll how often campaign event streams read the progress.
@@ -150,8 +165,10 @@ func New(cfg Config) (*Server, error) {
 		packages:  cfg.Packages,
 		classes:   cfg.Classes,
 		updates:   cfg.Updates,
+		history:   cfg.History,
 		campaigns: cfg.Campaigns,
 		inventory: cfg.Inventory,
+		events:    cfg.Events,
 
 		updatePoll:   updatePollInterval,
 		campaignPoll: campaignPollInterval,
@@ -206,6 +223,7 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /api/v1/devices/{endpoint}/update", s.showUpdate)
 	mux.HandleFunc("DELETE /api/v1/devices/{endpoint}/update", s.cancelUpdate)
 	mux.HandleFunc("GET /api/v1/devices/{endpoint}/update/events", s.updateEvents)
+	mux.HandleFunc("GET /api/v1/devices/{endpoint}/updates", s.listUpdates)
 	// Update campaigns (campaigns.go).
 	mux.HandleFunc("POST /api/v1/campaigns/plan", s.planCampaign)
 	mux.HandleFunc("POST /api/v1/campaigns", s.createCampaign)
@@ -216,12 +234,16 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("POST /api/v1/campaigns/{id}/resume", s.campaignAction(Campaigns.Resume))
 	mux.HandleFunc("POST /api/v1/campaigns/{id}/cancel", s.campaignAction(Campaigns.Cancel))
 	mux.HandleFunc("GET /api/v1/campaigns/{id}/events", s.campaignEvents)
+
+	mux.HandleFunc("GET /api/v1/events", s.streamEvents)
+	mux.HandleFunc("GET /api/v1/images/{digest}/deltas", s.imageDeltas)
 	// Profiles for operators chasing memory or CPU in the field; behind the
 	// token like everything but /healthz.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 
-	s.handler = s.logRequests(s.authenticate(jsonFallback(mux)))
+	s.routeConsole(mux)
+	s.handler = s.logRequests(securityHeaders(s.authenticate(jsonFallback(mux))))
 	return s, nil
 }
 
@@ -232,29 +254,47 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// authenticate requires the bearer token on every path but /healthz.
+// authenticate requires the bearer token, or a console session, on every
+// path but /healthz and the console's public ones (see consolePublic). A
+// request with a session cookie that changes something must carry the
+// session's CSRF token and come from fotad's own pages.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" {
+		if consolePublic(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		token, ok := bearerToken(r.Header.Get("Authorization"))
+		header := r.Header.Get("Authorization")
+		if header == "" {
+			if sess, ok := s.sessions.lookup(r, s.now()); ok {
+				if !safeMethod(r.Method) && (!sess.validCSRF(r) || !sameOrigin(r)) {
+					writeError(w, http.StatusForbidden, "missing or wrong CSRF token (send the session's "+csrfHeader+" header)")
+					return
+				}
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		token, ok := bearerToken(header)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="fotad"`)
 			writeError(w, http.StatusUnauthorized, "missing bearer token: send \"Authorization: Bearer TOKEN\"")
 			return
 		}
-		// Comparing digests keeps the comparison constant-time in the
-		// token's length as well as its content.
-		got := sha256.Sum256([]byte(token))
-		if subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) != 1 {
+		if !s.validToken(token) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="fotad", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "invalid bearer token")
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// validToken compares digests, which keeps the comparison constant-time
+// in the token's length as well as its content.
+func (s *Server) validToken(token string) bool {
+	got := sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(got[:], s.tokenHash[:]) == 1
 }
 
 // bearerToken extracts the token of an "Authorization: Bearer TOKEN"

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,13 @@ type Updates interface {
 	// Cancel stops the endpoint's update: update.ErrNoUpdate when it has
 	// none, update.ErrNotRunning when it has finished.
 	Cancel(ctx context.Context, ep string) error
+}
+
+// UpdateHistory reads the earlier updates of a device. *store.DB is one.
+type UpdateHistory interface {
+	// UpdateHistory returns the endpoint's earlier updates, newest
+	// first, without its current or last one (Updates.Status).
+	UpdateHistory(ctx context.Context, ep string) ([]update.Update, error)
 }
 
 // Timing of the update routes.
@@ -111,13 +119,25 @@ type UpdateView struct {
 	ETAS         *int64    `json:"eta_s,omitempty"`
 }
 
+// UpdateList is the body of GET /api/v1/devices/{endpoint}/updates: the
+// device's current or last update first, then the earlier ones, newest
+// first; empty, not null, for a device without updates.
+type UpdateList struct {
+	Updates []UpdateView `json:"updates"`
+}
+
 // UpdateResultText names an Object 5 Update Result: 0 "initial", 1
 // "success", 2 "not enough flash" ... 11 "deferred"; "unknown" for others.
 func UpdateResultText(result int) string { return update.ResultText(result) }
 
-// updateView is the view of u at the server's now.
-func (s *Server) updateView(u update.Update) UpdateView {
-	now := s.now()
+// updateView is the view of u, the endpoint's current update, at the
+// server's now.
+func (s *Server) updateView(u update.Update) UpdateView { return s.updateViewAt(u, s.now(), true) }
+
+// updateViewAt is the view of u at now; with eta, the download's time
+// left, which samples the endpoint's current download (s.rates): only for
+// the current update, never for an earlier one.
+func (s *Server) updateViewAt(u update.Update, now time.Time, eta bool) UpdateView {
 	v := UpdateView{
 		Endpoint: u.Endpoint, Image: u.Image, Version: u.Version, Class: u.Class, Raw: u.Raw, Method: "pull", Full: u.Full,
 		Size: u.Size, BytesServed: u.BytesServed, Phase: string(u.Phase),
@@ -154,7 +174,9 @@ func (s *Server) updateView(u update.Update) UpdateView {
 	if !u.Started.IsZero() && end.After(u.Started) {
 		v.ElapsedS = int64(end.Sub(u.Started).Round(time.Second) / time.Second)
 	}
-	v.ETAS = s.rates.eta(u, now)
+	if eta {
+		v.ETAS = s.rates.eta(u, now)
+	}
 	return v
 }
 
@@ -294,6 +316,38 @@ func (s *Server) showUpdate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.updateView(u))
 }
 
+// listUpdates answers GET /api/v1/devices/{endpoint}/updates with an
+// UpdateList: the current or last update (Updates.Status), then the
+// earlier ones from Config.History (none without it). An update replaced
+// between the two reads would show in both: it is listed once.
+func (s *Server) listUpdates(w http.ResponseWriter, r *http.Request) {
+	updates, ok := s.updatesOn(w)
+	if !ok {
+		return
+	}
+	ep := r.PathValue("endpoint")
+	list := UpdateList{Updates: []UpdateView{}}
+	cur, hasCur := updates.Status(ep)
+	if hasCur {
+		list.Updates = append(list.Updates, s.updateView(cur))
+	}
+	if s.history != nil {
+		earlier, err := s.history.UpdateHistory(r.Context(), ep)
+		if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+		now := s.now()
+		for _, u := range earlier {
+			if hasCur && u.Started.Equal(cur.Started) {
+				continue
+			}
+			list.Updates = append(list.Updates, s.updateViewAt(u, now, false))
+		}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
 // cancelUpdate answers DELETE /api/v1/devices/{endpoint}/update: 204
 // once the update is cancelled and the device told so (or, not being
 // registered, has nothing to be told); 404 without an update, 409 when it
@@ -378,29 +432,32 @@ func (s *Server) updateEvents(w http.ResponseWriter, r *http.Request) {
 
 // pollStream answers a request with Server-Sent Events named name: it
 // calls next every poll and sends the value it returns whenever key (the
-// value without what moves with the clock) changed, until next reports
-// the value finished (after sending it) or gone, the client goes away or
-// StopStreams. After updateKeepAlive without an event it sends a comment,
+// value without what moves with the clock) changed, numbered from 1 as the
+// events' ids, until next reports the value finished (after sending it) or
+// gone, the client goes away or StopStreams. A reconnecting browser (it
+// sends Last-Event-ID) that finds the value finished gets 204: the end of
+// the stream. After updateKeepAlive without an event it sends a comment,
 // so that proxies keep the connection.
 func (s *Server) pollStream(w http.ResponseWriter, r *http.Request, name string, poll time.Duration,
 	next func(first bool) (v, key any, finished, ok bool)) {
 	ctx, cancel := s.longRequest(w, r)
 	defer cancel()
 
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	w.WriteHeader(http.StatusOK)
-	st := &stream{w: w, rc: http.NewResponseController(w)}
+	v, key, finished, ok := next(true)
+	if ok && finished && r.Header.Get("Last-Event-ID") != "" {
+		// A browser's EventSource reconnecting after the stream ended: it
+		// has seen the end. 204 tells it to stop reconnecting (it would
+		// otherwise fetch the same end every 3 s, for ever).
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	st := startSSE(w)
 
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
 	var last []byte
 	lastWrite := time.Now()
-	for first := true; ; first = false {
-		v, key, finished, ok := next(first)
+	for seq := 1; ; {
 		if !ok {
 			return
 		}
@@ -410,9 +467,10 @@ func (s *Server) pollStream(w http.ResponseWriter, r *http.Request, name string,
 		}
 		if !bytes.Equal(b, last) {
 			last = b
-			if st.event(name, v) != nil {
+			if st.event(name, strconv.Itoa(seq), v) != nil {
 				return
 			}
+			seq++
 			lastWrite = time.Now()
 		}
 		if finished {
@@ -429,17 +487,35 @@ func (s *Server) pollStream(w http.ResponseWriter, r *http.Request, name string,
 			}
 			lastWrite = time.Now()
 		}
+		v, key, finished, ok = next(false)
 	}
 }
 
-// event writes one Server-Sent Event whose data is v as one line of JSON.
-func (st *stream) event(name string, v any) error {
+// startSSE answers 200 with the headers of a Server-Sent Events stream.
+func startSSE(w http.ResponseWriter) *stream {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	return &stream{w: w, rc: http.NewResponseController(w)}
+}
+
+// event writes one Server-Sent Event whose data is v as one line of JSON,
+// with its id when id is not empty (a reconnecting browser sends the last
+// one back as Last-Event-ID).
+func (st *stream) event(name, id string, v any) error {
 	b, err := marshalNoEscape(v)
 	if err != nil {
 		return err
 	}
 	var buf bytes.Buffer
-	buf.WriteString("event: " + name + "\ndata: ")
+	buf.WriteString("event: " + name + "\n")
+	if id != "" {
+		buf.WriteString("id: " + id + "\n")
+	}
+	buf.WriteString("data: ")
 	buf.Write(b)
 	buf.WriteString("\n\n")
 	if _, err := st.w.Write(buf.Bytes()); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/fotahub/fota/delivery/manifest"
 	"github.com/fotahub/fota/delivery/update"
 	"github.com/fotahub/fota/lwm2m"
+	"github.com/fotahub/fota/store"
 )
 
 // The update driver is what fotad gives the API.
@@ -77,6 +78,7 @@ var updateRoutes = []struct{ method, path, body string }{
 	{"GET", "/api/v1/devices/dev-1/update", ""},
 	{"DELETE", "/api/v1/devices/dev-1/update", ""},
 	{"GET", "/api/v1/devices/dev-1/update/events", ""},
+	{"GET", "/api/v1/devices/dev-1/updates", ""},
 }
 
 func TestUpdatesDisabled(t *testing.T) {
@@ -343,6 +345,7 @@ func TestCancelUpdate(t *testing.T) {
 // sseEvent is one Server-Sent Event.
 type sseEvent struct {
 	name string
+	id   string
 	view UpdateView
 	data string
 }
@@ -380,6 +383,8 @@ func readEvent(t *testing.T, rd *bufio.Reader) (sseEvent, bool) {
 			ev.name = strings.TrimPrefix(line, "event: ")
 		case strings.HasPrefix(line, "data: "):
 			data = append(data, strings.TrimPrefix(line, "data: "))
+		case strings.HasPrefix(line, "id: "):
+			ev.id = strings.TrimPrefix(line, "id: ")
 		default:
 			t.Fatalf("unexpected line %q", line)
 		}
@@ -532,5 +537,151 @@ func TestStartUpdateTakesTheDeviceClass(t *testing.T) {
 	f.mustStatus(f.do("POST", "/api/v1/devices/dev-2/update", `{"image":"2.0.0","class":"anjay-gw"}`), http.StatusAccepted)
 	if req := f.updates.lastRequest(); req.Class != "anjay-gw" {
 		t.Errorf("request class %q, want the one given", req.Class)
+	}
+}
+
+// The store is what fotad gives the API for the update history.
+var _ UpdateHistory = (*store.DB)(nil)
+
+// fakeHistory is an UpdateHistory: the earlier updates of each endpoint,
+// newest first, or err.
+type fakeHistory struct {
+	mu  sync.Mutex
+	m   map[string][]update.Update
+	err error
+	eps []string // the endpoints asked for, in order
+}
+
+func (h *fakeHistory) UpdateHistory(_ context.Context, ep string) ([]update.Update, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.eps = append(h.eps, ep)
+	if h.err != nil {
+		return nil, h.err
+	}
+	return append([]update.Update(nil), h.m[ep]...), nil
+}
+
+// newHistoryFixture is newUpdatesFixture with Config.History set.
+func newHistoryFixture(t *testing.T) (*updatesFixture, *fakeHistory) {
+	t.Helper()
+	f := newUpdatesFixture(t)
+	h := &fakeHistory{m: map[string][]update.Update{}}
+	srv, err := New(Config{
+		Devices:       f.devices,
+		Registrations: f.regs,
+		Transport:     statsFunc(func() coap.Stats { return coap.Stats{} }),
+		Updates:       f.updates,
+		History:       h,
+		Token:         testToken,
+		Logger:        zerolog.New(f.logs).Level(zerolog.DebugLevel),
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	srv.now = f.clock.Now
+	f.srv, f.handler = srv, srv.Handler()
+	return f, h
+}
+
+func TestListUpdates(t *testing.T) {
+	f, h := newHistoryFixture(t)
+	// No update at all: an empty list, not null.
+	r := f.do("GET", "/api/v1/devices/dev-1/updates", "")
+	f.mustStatus(r, http.StatusOK)
+	if raw := decode[map[string]json.RawMessage](t, r.body); string(raw["updates"]) != "[]" || len(raw) != 1 {
+		t.Errorf("no updates: %s", r.body)
+	}
+
+	// Earlier updates only (the driver lost the current one): listed.
+	first := update.Update{Endpoint: "dev-1", Image: "1.0.0", Version: "1.0.0", Package: manifest.Digest{1},
+		Format: manifest.FormatFull, Size: 800, BytesServed: 800, Phase: update.Done, Result: 1,
+		Started: testNow.Add(-48 * time.Hour), Changed: testNow.Add(-47 * time.Hour), Deadline: testNow}
+	second := update.Update{Endpoint: "dev-1", Image: "2.0.0", Version: "2.0.0", Package: manifest.Digest{2},
+		Format: manifest.FormatDelta, Size: 300, BytesServed: 120, Phase: update.Failed, Result: 5, Retries: 2,
+		Error:   "device reported update result 5 (integrity check failure)",
+		Started: testNow.Add(-24 * time.Hour), Changed: testNow.Add(-23 * time.Hour), Deadline: testNow}
+	h.m["dev-1"] = []update.Update{second, first}
+	list := decode[UpdateList](t, f.do("GET", "/api/v1/devices/dev-1/updates", "").body)
+	if len(list.Updates) != 2 || list.Updates[0].Image != "2.0.0" || list.Updates[1].Image != "1.0.0" {
+		t.Fatalf("history only: %+v", list)
+	}
+
+	// The current update first, then the earlier ones newest first; all
+	// in the UpdateView of GET .../update.
+	f.updates.set("dev-1", func(u *update.Update) {
+		*u = update.Update{Endpoint: "dev-1", Image: "2.0.1", Version: "2.0.1", Package: manifest.Digest{3},
+			Format: manifest.FormatDelta, Size: 1000, BytesServed: 250, Phase: update.Downloading,
+			Started: testNow.Add(-50 * time.Second), Changed: testNow.Add(-time.Second), Deadline: testNow.Add(time.Hour)}
+	})
+	r = f.do("GET", "/api/v1/devices/dev-1/updates", "")
+	f.mustStatus(r, http.StatusOK)
+	list = decode[UpdateList](t, r.body)
+	if len(list.Updates) != 3 {
+		t.Fatalf("list %s", r.body)
+	}
+	cur, prev, oldest := list.Updates[0], list.Updates[1], list.Updates[2]
+	if cur.Image != "2.0.1" || cur.Phase != "downloading" || cur.Progress != 0.25 || cur.ETAS == nil || *cur.ETAS != 150 {
+		t.Errorf("current %+v", cur)
+	}
+	if prev.Image != "2.0.0" || prev.Phase != "failed" || prev.ResultText != "integrity check failure" || prev.Retries != 2 ||
+		prev.Format != "delta" || prev.ElapsedS != 3600 || prev.ETAS != nil || !prev.Started.Equal(second.Started) {
+		t.Errorf("earlier %+v", prev)
+	}
+	if oldest.Image != "1.0.0" || oldest.Phase != "done" || oldest.Progress != 1 || oldest.ResultText != "success" {
+		t.Errorf("oldest %+v", oldest)
+	}
+	// Listing earlier, finished updates does not disturb the current
+	// download's rate: ten seconds and 100 bytes later it is 10 B/s, as
+	// for GET .../update (TestShowUpdate).
+	f.clock.add(10 * time.Second)
+	f.updates.set("dev-1", func(u *update.Update) { u.BytesServed = 350 })
+	list = decode[UpdateList](t, f.do("GET", "/api/v1/devices/dev-1/updates", "").body)
+	if v := list.Updates[0]; v.ETAS == nil || *v.ETAS != 65 {
+		t.Errorf("current after 10 s: %+v (eta %v)", v, v.ETAS)
+	}
+
+	// An update replaced between reading the current one and the history
+	// is in both: listed once.
+	cur0, _ := f.updates.Status("dev-1")
+	h.m["dev-1"] = []update.Update{cur0, second, first}
+	if list := decode[UpdateList](t, f.do("GET", "/api/v1/devices/dev-1/updates", "").body); len(list.Updates) != 3 {
+		t.Errorf("replaced meanwhile: %d updates", len(list.Updates))
+	}
+
+	// The endpoint is the path's, unescaped.
+	h.eps = nil
+	f.mustStatus(f.do("GET", "/api/v1/devices/dev%201/updates", ""), http.StatusOK)
+	if len(h.eps) != 1 || h.eps[0] != "dev 1" {
+		t.Errorf("history asked for %q", h.eps)
+	}
+
+	// A failing store: 500, logged, the error not shown.
+	h.err = errors.New("disk on fire")
+	r = f.do("GET", "/api/v1/devices/dev-1/updates", "")
+	f.mustStatus(r, http.StatusInternalServerError)
+	if msg := r.errorMessage(t); msg != "internal error" {
+		t.Errorf("message %q", msg)
+	}
+	if !strings.Contains(f.logs.String(), "disk on fire") {
+		t.Errorf("store error not logged:\n%s", f.logs.String())
+	}
+}
+
+// TestListUpdatesWithoutHistory: without Config.History the list holds
+// the current or last update only.
+func TestListUpdatesWithoutHistory(t *testing.T) {
+	f := newUpdatesFixture(t)
+	r := f.do("GET", "/api/v1/devices/dev-1/updates", "")
+	f.mustStatus(r, http.StatusOK)
+	if raw := decode[map[string]json.RawMessage](t, r.body); string(raw["updates"]) != "[]" {
+		t.Errorf("no updates: %s", r.body)
+	}
+	f.updates.set("dev-1", func(u *update.Update) {
+		u.Image, u.Phase, u.Result, u.Started, u.Changed = "2.0.0", update.Done, 1, testNow.Add(-time.Hour), testNow
+	})
+	list := decode[UpdateList](t, f.do("GET", "/api/v1/devices/dev-1/updates", "").body)
+	if len(list.Updates) != 1 || list.Updates[0].Image != "2.0.0" || list.Updates[0].ResultText != "success" {
+		t.Errorf("list %+v", list)
 	}
 }

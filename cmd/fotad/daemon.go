@@ -44,6 +44,7 @@ type daemon struct {
 	http          *http.Server
 	apiLn         net.Listener
 	token         string
+	events        *api.Journal
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -52,8 +53,11 @@ type daemon struct {
 
 // start opens the store, binds every listener and starts serving. Binding
 // first means a test can pass ":0" addresses and read the real ones.
-func start(cfg fileConfig, log zerolog.Logger) (d *daemon, err error) {
-	d = &daemon{log: log, errc: make(chan error, 4)}
+//
+// events, when not nil, is the journal log writes to (see newLogger): the
+// API streams it.
+func start(cfg fileConfig, log zerolog.Logger, events *api.Journal) (d *daemon, err error) {
+	d = &daemon{log: log, events: events, errc: make(chan error, 4)}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -268,8 +272,10 @@ func (d *daemon) startAPI(cfg fileConfig, log zerolog.Logger) error {
 		Transport:     d.coap,
 		Operations:    api.OperatorOperations(d.ops),
 		Updates:       d.updates,
+		History:       d.db,
 		Campaigns:     d.campaigns,
 		Inventory:     d.inventory,
+		Events:        d.events,
 		Images:        d.firmware,
 		Packages:      d.firmware,
 		Classes:       d.firmware,

@@ -149,7 +149,7 @@ func TestSigningKeyStartup(t *testing.T) {
 	cfg.DataDir = t.TempDir()
 	cfg.API.Listen = "127.0.0.1:0"
 	cfg.CoAP.CoAPSListen, cfg.CoAP.CoAPListen = "127.0.0.1:0", ""
-	d, err := start(cfg, zerolog.New(logs))
+	d, err := start(cfg, zerolog.New(logs), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestSigningKeyStartup(t *testing.T) {
 		c := cfg
 		c.DataDir = t.TempDir()
 		c.Delivery.SigningKey = filepath.Join(t.TempDir(), "mounted", "key.pem")
-		if d, err := start(c, zerolog.Nop()); err == nil {
+		if d, err := start(c, zerolog.Nop(), nil); err == nil {
 			_ = d.shutdown(t.Context())
 			t.Fatal("started without the configured key")
 		} else if !strings.Contains(err.Error(), c.Delivery.SigningKey) {
@@ -205,7 +205,7 @@ func TestSigningKeyStartup(t *testing.T) {
 		if err := os.Chmod(c.Delivery.SigningKey, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if d, err := start(c, zerolog.Nop()); err == nil {
+		if d, err := start(c, zerolog.Nop(), nil); err == nil {
 			_ = d.shutdown(t.Context())
 			t.Fatal("started with a key others can read")
 		}

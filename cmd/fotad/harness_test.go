@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/fotahub/fota/api"
 	"github.com/fotahub/fota/coap"
 	"github.com/fotahub/fota/lwm2m"
 )
@@ -49,7 +50,9 @@ func startServer(t testing.TB, mutate func(*fileConfig)) *testServer {
 
 func (s *testServer) start() {
 	s.t.Helper()
-	d, err := start(s.cfg, zerolog.New(zerolog.NewTestWriter(s.t)).Level(zerolog.InfoLevel).With().Timestamp().Logger())
+	events := api.NewJournal(0)
+	log := zerolog.New(zerolog.MultiLevelWriter(zerolog.NewTestWriter(s.t), events)).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	d, err := start(s.cfg, log, events)
 	if err != nil {
 		s.t.Fatal(err)
 	}

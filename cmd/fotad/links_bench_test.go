@@ -310,7 +310,7 @@ func (r *olRun) setup(b *testing.B, seed uint64, oldImg []byte, oldVer string, n
 	if err := cfg.validate(); err != nil {
 		b.Fatal(err)
 	}
-	d, err := start(cfg, logger)
+	d, err := start(cfg, logger, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 // Command fotad is the firmware-update server: an LwM2M server on CoAP and
 // CoAPS with its device registry in an embedded bbolt file and a management
-// HTTP API.
+// HTTP API with its web console (/console/).
 //
 // With no arguments it keeps its data under ./data, listens for CoAPS on
 // :5684 and serves the API on 127.0.0.1:8080.
@@ -17,6 +17,8 @@ import (
 	"syscall"
 
 	"github.com/rs/zerolog"
+
+	"github.com/fotahub/fota/api"
 )
 
 func main() {
@@ -31,13 +33,14 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg, stderr)
+	events := api.NewJournal(0)
+	log, err := newLogger(cfg, stderr, events)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	d, err := start(cfg, log)
+	d, err := start(cfg, log, events)
 	if err != nil {
 		return err
 	}
@@ -93,7 +96,10 @@ func parseLevel(s string) (zerolog.Level, error) {
 	return l, nil
 }
 
-func newLogger(cfg fileConfig, w io.Writer) (zerolog.Logger, error) {
+// newLogger logs to w at the configured level, and to events (the
+// console's event page) at info level and above whatever the configured
+// level is.
+func newLogger(cfg fileConfig, w io.Writer, events *api.Journal) (zerolog.Logger, error) {
 	level, err := parseLevel(cfg.LogLevel)
 	if err != nil {
 		return zerolog.Nop(), err
@@ -105,7 +111,12 @@ func newLogger(cfg fileConfig, w io.Writer) (zerolog.Logger, error) {
 	default:
 		return zerolog.Nop(), fmt.Errorf("config: log_format %q is not json or console", cfg.LogFormat)
 	}
-	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+	out := zerolog.LevelWriter(&zerolog.FilteredLevelWriter{Writer: zerolog.LevelWriterAdapter{Writer: w}, Level: level})
+	if events != nil {
+		out = zerolog.MultiLevelWriter(out, events)
+		level = min(level, zerolog.InfoLevel)
+	}
+	return zerolog.New(out).Level(level).With().Timestamp().Logger(), nil
 }
 
 // signalContext is cancelled by the first SIGINT or SIGTERM, for a
