@@ -258,6 +258,9 @@ func TestConsoleInBrowser(t *testing.T) {
 				t.Errorf("fleet row of %s: %q, want its version 1.0.0", ep, row)
 			}
 		}
+		if chart := b.text("#version-chart"); !strings.Contains(chart, "1.0.0") || !strings.Contains(chart, "4 devices") {
+			t.Errorf("version chart %q: want 1.0.0 on 4 devices", chart)
+		}
 		res, err := chromedp.Call(b.ctx, network.GetCookies, network.GetCookiesParams{})
 		if err != nil {
 			t.Fatalf("read cookies: %v", err)
@@ -401,6 +404,10 @@ func TestConsoleInBrowser(t *testing.T) {
 			}
 		}
 		b.shot("campaign")
+		b.open("#/fleet", `#fleet-table tr[data-endpoint="console-3"]`)
+		b.waitText("the fleet on 2.0.0", "#version-chart", 20*time.Second,
+			func(s string) bool { return strings.Contains(s, "2.0.0") && strings.Contains(s, "4 devices") && !strings.Contains(s, "1.0.0") })
+		b.shot("fleet-after-campaign")
 	})
 	t.Run("images: upload, delta sizes", func(t *testing.T) {
 		b.t = t
