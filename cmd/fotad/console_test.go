@@ -406,7 +406,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		b.shot("campaign")
 		b.open("#/fleet", `#fleet-table tr[data-endpoint="console-3"]`)
 		b.waitText("the fleet on 2.0.0", "#version-chart", 20*time.Second,
-			func(s string) bool { return strings.Contains(s, "2.0.0") && strings.Contains(s, "4 devices") && !strings.Contains(s, "1.0.0") })
+			func(s string) bool {
+				return strings.Contains(s, "2.0.0") && strings.Contains(s, "4 devices") && !strings.Contains(s, "1.0.0")
+			})
 		b.shot("fleet-after-campaign")
 	})
 	t.Run("images: upload, delta sizes", func(t *testing.T) {
