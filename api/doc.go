@@ -133,7 +133,8 @@
 // with "async":true, the answer is 202 with the ticket, whose operation
 // stays queued until the device wakes up or "expires" (RFC 3339 or a
 // duration) passes. Results carry values as typed JSON ([ValueView]):
-// integers exactly, opaque values in base64, times in RFC 3339.
+// integers exactly, opaque values in base64, times in RFC 3339, with the
+// resource's name and the operations the object model allows on it.
 //
 // A failed operation answers {"error":"...","coap_code":"4.04"}, where
 // coap_code is the CoAP code the device refused with, if it did: 502 for

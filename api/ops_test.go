@@ -156,20 +156,20 @@ func TestReadResultJSON(t *testing.T) {
 		}
 	}
 	res := decode[ResultView](t, r.body)
-	want := []struct{ path, name, typ string }{
-		{"/3/0/0", "Manufacturer", "string"},
-		{"/3/0/9", "Battery Level", "integer"},
-		{"/3/0/10", "Memory Free", "integer"},
-		{"/3/0/13", "Current Time", "time"},
-		{"/1/0/1", "Lifetime", "unsigned integer"},
-		{"/1/0/6", "Notification Storing When Disabled or Offline", "boolean"},
-		{"/1/0/10", "APN Link", "objlnk"},
-		{"/5/0/0", "Package", "opaque"},
-		{"/3303/0/5700", "", "float"},
+	want := []struct{ path, name, ops, typ string }{
+		{"/3/0/0", "Manufacturer", "R", "string"},
+		{"/3/0/9", "Battery Level", "R", "integer"},
+		{"/3/0/10", "Memory Free", "R", "integer"},
+		{"/3/0/13", "Current Time", "RW", "time"},
+		{"/1/0/1", "Lifetime", "RW", "unsigned integer"},
+		{"/1/0/6", "Notification Storing When Disabled or Offline", "RW", "boolean"},
+		{"/1/0/10", "APN Link", "RW", "objlnk"},
+		{"/5/0/0", "Package", "W", "opaque"},
+		{"/3303/0/5700", "", "", "float"},
 	}
 	for i, w := range want {
 		v := res.Values[i]
-		if v.Path != w.path || v.Name != w.name || v.Type != w.typ {
+		if v.Path != w.path || v.Name != w.name || v.Operations != w.ops || v.Type != w.typ {
 			t.Errorf("value %d: %+v, want %+v", i, v, w)
 		}
 	}

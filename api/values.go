@@ -23,13 +23,16 @@ import (
 // strings, opaque values base64 strings (standard alphabet, padded),
 // times RFC 3339 strings and object links "objectID:instanceID" strings.
 // Name is the resource's name in the built-in object model, when the
-// model knows it. Time is when the device sampled the value, when it said.
+// model knows it, and Operations what the model allows on it ("R", "W",
+// "RW", "E", "none"), so that the console offers only those. Time is when
+// the device sampled the value, when it said.
 type ValueView struct {
-	Path  string          `json:"path"`
-	Name  string          `json:"name,omitempty"`
-	Type  string          `json:"type"`
-	Value json.RawMessage `json:"value"`
-	Time  *time.Time      `json:"time,omitempty"`
+	Path       string          `json:"path"`
+	Name       string          `json:"name,omitempty"`
+	Operations string          `json:"operations,omitempty"`
+	Type       string          `json:"type"`
+	Value      json.RawMessage `json:"value"`
+	Time       *time.Time      `json:"time,omitempty"`
 }
 
 // LinkView is one link of a Discover answer: the path, its name in the
@@ -89,10 +92,11 @@ func newValueViews(vals []model.PathValue) []ValueView {
 	names := nameCache{}
 	for _, pv := range vals {
 		vv := ValueView{
-			Path:  pv.Path.String(),
-			Name:  names.of(pv.Path),
-			Type:  pv.Value.Type().String(),
-			Value: valueJSON(pv.Value),
+			Path:       pv.Path.String(),
+			Name:       names.of(pv.Path),
+			Operations: names.operations(pv.Path),
+			Type:       pv.Value.Type().String(),
+			Value:      valueJSON(pv.Value),
 		}
 		if !pv.Time.IsZero() {
 			t := pv.Time.UTC()
@@ -123,9 +127,37 @@ type nameCache map[uint16]*model.ObjectModel
 // of is the name of the resource p addresses, or of its object for object
 // and instance paths; "" when the model does not know it.
 func (c nameCache) of(p model.Path) string {
+	m := c.object(p)
+	if m == nil {
+		return ""
+	}
+	r, ok := p.Resource()
+	if !ok {
+		return m.Name
+	}
+	return m.Resources[r].Name
+}
+
+// operations is what the model allows on the resource p addresses; ""
+// when the model does not know it or p is not a resource path.
+func (c nameCache) operations(p model.Path) string {
+	m := c.object(p)
+	r, ok := p.Resource()
+	if m == nil || !ok {
+		return ""
+	}
+	rm, known := m.Resource(r)
+	if !known {
+		return ""
+	}
+	return rm.Operations.String()
+}
+
+// object is the model of p's object, nil when unknown.
+func (c nameCache) object(p model.Path) *model.ObjectModel {
 	o, ok := p.Object()
 	if !ok {
-		return ""
+		return nil
 	}
 	m, seen := c[o]
 	if !seen {
@@ -136,14 +168,7 @@ func (c nameCache) of(p model.Path) string {
 			c[o] = m
 		}
 	}
-	if m == nil {
-		return ""
-	}
-	r, ok := p.Resource()
-	if !ok {
-		return m.Name
-	}
-	return m.Resources[r].Name
+	return m
 }
 
 // valueJSON is the JSON form of v; see ValueView.

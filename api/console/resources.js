@@ -133,7 +133,16 @@ function observeToggle(scope, attrs, what, start, onEnd) {
 
 const pending = (text = 'working…') => h('span', { class: 'muted' }, text);
 
-// resourceRow is one value with its write, execute and observe controls.
+// allows reports whether the object model allows op ('R', 'W' or 'E') on
+// the resource v; a resource the model does not know allows everything and
+// the device has the last word.
+function allows(v, op) {
+  if (!v.operations) return true;
+  return v.operations.includes(op);
+}
+
+// resourceRow is one value with the write, execute and observe controls
+// its object model allows.
 function resourceRow(scope, ops, v) {
   const executable = v.type === 'executable';
   const valueCell = h('td', { class: 'value' }, executable ? h('span', { class: 'muted' }, '—') : valueText(v));
@@ -181,7 +190,8 @@ function resourceRow(scope, ops, v) {
     h('th', { scope: 'row' }, h('code', null, path), v.name ? h('div', { class: 'muted small' }, v.name) : null),
     valueCell,
     h('td', null, v.type),
-    h('td', { class: 'actions' }, executable ? null : writeForm, execBtn, executable ? null : observeBtn),
+    h('td', { class: 'actions' }, allows(v, 'W') && !executable ? writeForm : null, allows(v, 'E') ? execBtn : null,
+      allows(v, 'R') && !executable ? observeBtn : null),
     status);
 }
 

@@ -305,6 +305,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		if row := b.text(`tr[data-path="/3/0/1"]`); !strings.Contains(row, "fotasim") {
 			t.Errorf("/3/0/1 reads %q, want the model fotasim", row)
 		}
+		// /3/0/1 Model Number is read-only (R): no Write, no Execute.
+		if n := evalJS[int](b, "count controls", `document.querySelectorAll('tr[data-path="/3/0/1"] form, tr[data-path="/3/0/1"] button:not(.observe)').length`); n != 0 {
+			t.Errorf("read-only /3/0/1 offers %d write or execute controls", n)
+		}
 		b.do("write /3/0/13", typeIn(`tr[data-path="/3/0/13"] input`, "1700000000"+kb.Enter))
 		b.waitText("the write answered", `tr[data-path="/3/0/13"] td.status`, 20*time.Second,
 			func(s string) bool { return strings.Contains(s, "written") })
