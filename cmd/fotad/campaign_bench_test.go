@@ -17,7 +17,7 @@ package main
 // the rest; at most FOTA_CAMPAIGN_CONCURRENT (default 200) updates at once.
 // FOTA_CAMPAIGN_FULL=1 sends every device the full image instead: the
 // full-image-only baseline, side by side (over NB-IoT a full image takes
-// about 13 min per device, so this run takes much longer).
+// about 13 min per device, so this run takes about 50 min: -timeout 120m).
 //
 // Reported: the total time from start to done; the plan's estimate; the
 // child's peak RSS (VmHWM) and its RSS with the fleet registered and idle;
