@@ -92,12 +92,11 @@ func newValueViews(vals []model.PathValue) []ValueView {
 	names := nameCache{}
 	for _, pv := range vals {
 		vv := ValueView{
-			Path:       pv.Path.String(),
-			Name:       names.of(pv.Path),
-			Operations: names.operations(pv.Path),
-			Type:       pv.Value.Type().String(),
-			Value:      valueJSON(pv.Value),
+			Path:  pv.Path.String(),
+			Type:  pv.Value.Type().String(),
+			Value: valueJSON(pv.Value),
 		}
+		vv.Name, vv.Operations = names.of(pv.Path)
 		if !pv.Time.IsZero() {
 			t := pv.Time.UTC()
 			vv.Time = &t
@@ -110,7 +109,7 @@ func newValueViews(vals []model.PathValue) []ValueView {
 func newLinkView(l lwm2m.Link) LinkView {
 	v := LinkView{Path: l.Path}
 	if p, err := model.ParsePath(l.Path); err == nil {
-		v.Name = nameCache{}.of(p)
+		v.Name, _ = nameCache{}.of(p)
 	}
 	if len(l.Attrs) > 0 {
 		v.Attributes = make(map[string]string, len(l.Attrs))
@@ -125,32 +124,22 @@ func newLinkView(l lwm2m.Link) LinkView {
 type nameCache map[uint16]*model.ObjectModel
 
 // of is the name of the resource p addresses, or of its object for object
-// and instance paths; "" when the model does not know it.
-func (c nameCache) of(p model.Path) string {
+// and instance paths, and for resources the operations the model allows
+// on it; "" for what the model does not know.
+func (c nameCache) of(p model.Path) (name, ops string) {
 	m := c.object(p)
 	if m == nil {
-		return ""
+		return "", ""
 	}
 	r, ok := p.Resource()
 	if !ok {
-		return m.Name
-	}
-	return m.Resources[r].Name
-}
-
-// operations is what the model allows on the resource p addresses; ""
-// when the model does not know it or p is not a resource path.
-func (c nameCache) operations(p model.Path) string {
-	m := c.object(p)
-	r, ok := p.Resource()
-	if m == nil || !ok {
-		return ""
+		return m.Name, ""
 	}
 	rm, known := m.Resource(r)
 	if !known {
-		return ""
+		return "", ""
 	}
-	return rm.Operations.String()
+	return rm.Name, rm.Operations.String()
 }
 
 // object is the model of p's object, nil when unknown.

@@ -134,18 +134,16 @@ function observeToggle(scope, attrs, what, start, onEnd) {
 const pending = (text = 'working…') => h('span', { class: 'muted' }, text);
 
 // allows reports whether the object model allows op ('R', 'W' or 'E') on
-// the resource v; a resource the model does not know allows everything and
-// the device has the last word.
+// the resource v ("R", "W", "RW", "E" or "none"); a resource the model does
+// not know allows everything and the device has the last word.
 function allows(v, op) {
-  if (!v.operations) return true;
-  return v.operations.includes(op);
+  return !v.operations || v.operations.includes(op);
 }
 
 // resourceRow is one value with the write, execute and observe controls
 // its object model allows.
 function resourceRow(scope, ops, v) {
-  const executable = v.type === 'executable';
-  const valueCell = h('td', { class: 'value' }, executable ? h('span', { class: 'muted' }, '—') : valueText(v));
+  const valueCell = h('td', { class: 'value' }, v.operations === 'E' ? h('span', { class: 'muted' }, '—') : valueText(v));
   const status = h('td', { class: 'status', 'aria-live': 'polite' });
   const path = v.path;
   const say = (text, isError) => status.replaceChildren(h('span', { class: isError ? 'error-text' : 'muted' }, text));
@@ -190,8 +188,8 @@ function resourceRow(scope, ops, v) {
     h('th', { scope: 'row' }, h('code', null, path), v.name ? h('div', { class: 'muted small' }, v.name) : null),
     valueCell,
     h('td', null, v.type),
-    h('td', { class: 'actions' }, allows(v, 'W') && !executable ? writeForm : null, allows(v, 'E') ? execBtn : null,
-      allows(v, 'R') && !executable ? observeBtn : null),
+    h('td', { class: 'actions' }, allows(v, 'W') ? writeForm : null, allows(v, 'E') ? execBtn : null,
+      allows(v, 'R') ? observeBtn : null),
     status);
 }
 
@@ -211,7 +209,7 @@ function instanceBlock(scope, ops, path) {
       status.replaceChildren(h('span', { class: 'muted' }, `${codeText(res.code)} · ${res.values.length} values`));
       const known = new Set(res.values.map((v) => v.path));
       const execs = Object.entries(EXECUTABLES[id] || {})
-        .map(([r, name]) => ({ path: `${path}/${r}`, name, type: 'executable' }))
+        .map(([r, name]) => ({ path: `${path}/${r}`, name, type: 'executable', operations: 'E' }))
         .filter((v) => path.split('/').length === 3 && !known.has(v.path));
       body.replaceChildren(tableWrap(dataTable({ class: 'resources' }, `Resources of ${path}`,
         ['Resource', 'Value', 'Type', 'Actions', 'Status'],

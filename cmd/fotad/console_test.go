@@ -306,8 +306,17 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("/3/0/1 reads %q, want the model fotasim", row)
 		}
 		// /3/0/1 Model Number is read-only (R): no Write, no Execute.
-		if n := evalJS[int](b, "count controls", `document.querySelectorAll('tr[data-path="/3/0/1"] form, tr[data-path="/3/0/1"] button:not(.observe)').length`); n != 0 {
-			t.Errorf("read-only /3/0/1 offers %d write or execute controls", n)
+		// Model Number (/3/0/1) is R: no Write, no Execute. Reboot (/3/0/4)
+		// is E: only Execute, and no value.
+		controls := func(path string) string {
+			return evalJS[string](b, "controls of "+path, fmt.Sprintf(`[...document.querySelectorAll('tr[data-path=%q] td.actions button')]`+
+				`.map((e) => e.textContent.trim()).join(",")`, path))
+		}
+		if got := controls("/3/0/1"); got != "Observe" {
+			t.Errorf("read-only /3/0/1 offers %q, want only Observe", got)
+		}
+		if got := controls("/3/0/4"); got != "Execute" {
+			t.Errorf("executable /3/0/4 offers %q, want only Execute", got)
 		}
 		b.do("write /3/0/13", typeIn(`tr[data-path="/3/0/13"] input`, "1700000000"+kb.Enter))
 		b.waitText("the write answered", `tr[data-path="/3/0/13"] td.status`, 20*time.Second,
